@@ -1,0 +1,1 @@
+"""Stage: impute (rules are added by the impute work)."""

@@ -1,0 +1,1 @@
+"""Stage: model (rules are added by the model work)."""

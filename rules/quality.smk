@@ -1,0 +1,1 @@
+"""Stage: quality (rules are added by the quality work)."""
