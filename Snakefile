@@ -17,6 +17,8 @@ include: "rules/ingest.smk"
 include: "rules/quality.smk"
 include: "rules/impute.smk"
 include: "rules/model.smk"
+include: "rules/crosscheck.smk"
+include: "rules/costbenefit.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

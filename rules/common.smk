@@ -1,16 +1,24 @@
-"""Config validation and the decisions every stage shares (which forces, datasets, outcomes)."""
+"""Config validation and the decisions every stage shares (which forces, datasets, outcomes).
 
-import os
+Stage-specific decisions live in rules/functions/<stage>.smk, included here, so that rule files only
+declare rules (the linter asks for rules and functions apart).
+"""
+
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, schema="../config/schema/config.schema.yaml")
 
-# Rule scripts import the cara_eval package from this checkout, also on cluster nodes and in conda envs.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
-)
+# The workflow's own decisions import cara_eval at parse time; rule scripts import it through
+# scripts/cara_eval (a link to src/cara_eval), because Snakemake puts a script's folder on sys.path.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+
+wildcard_constraints:
+    force=r"(?!cases\.)[a-z0-9_]+",
+    k=r"\d+",
 
 
 def get_mapping_path(force):
@@ -23,6 +31,11 @@ def get_forces():
     if config.get("forces"):
         return list(config["forces"])
     return sorted(p.stem for p in Path(config["mappings_dir"]).glob("*.yaml"))
+
+
+def get_mappings():
+    """Mapping files of every analysed force (designs, not_supplied lists, who supplies what)."""
+    return [get_mapping_path(force) for force in get_forces()]
 
 
 def get_raw_files(wildcards):
@@ -41,10 +54,27 @@ def get_imputation_datasets():
     return [f"imp{k}" for k in range(1, config["imputation"]["m"] + 1)]
 
 
+include: "functions/ingest.smk"
+include: "functions/impute.smk"
+include: "functions/model.smk"
+include: "functions/crosscheck.smk"
+include: "functions/costbenefit.smk"
+include: "functions/provenance.smk"
+include: "functions/report.smk"
+
+
 def get_final_output():
-    """Everything `snakemake` builds by default: the report and what it reads."""
+    """Everything `snakemake` builds by default: the report and everything it shows."""
     return [
         "results/ingest/row_accounting.csv",
-        "results/quality/completeness.csv",
         "results/spec/data_specification.csv",
+        "results/quality/completeness.csv",
+        "results/quality/case_mix.csv",
+        *get_impute_outputs(),
+        *get_model_outputs(),
+        *get_crosscheck_outputs(),
+        *get_costbenefit_outputs(),
+        "results/provenance/run.json",
+        "results/report/cara_report.html",
+        "results/report/cara_report.pdf",
     ]

@@ -1,1 +1,83 @@
-"""Stage: model (rules are added by the model work)."""
+"""Stage: model. Primary effectiveness model per outcome and imputed dataset, pooled across imputations."""
+
+
+rule model_priors:
+    input:
+        cases="results/impute/imp1.parquet",
+    output:
+        priors="results/model/{outcome}/priors.csv",
+        prior_predictive="results/model/{outcome}/prior_predictive.csv",
+        figure=report(
+            "results/model/{outcome}/prior_predictive.png",
+            caption="Implied 12-month risk and CARA effect under the priors alone.",
+            category="Model",
+        ),
+    params:
+        model=config["model"],
+        seed=config["seed"],
+    log:
+        "logs/model_priors/{outcome}.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/model_priors.py"
+
+
+rule model_fit:
+    input:
+        cases="results/impute/{dataset}.parquet",
+    output:
+        idata="results/model/{outcome}/{dataset}/idata.nc",
+        idata_no_pooling="results/model/{outcome}/{dataset}/idata_no_pooling.nc",
+        gate="results/model/{outcome}/{dataset}/gate.csv",
+        ppc="results/model/{outcome}/{dataset}/ppc.csv",
+        ppc_figure="results/model/{outcome}/{dataset}/ppc.png",
+    params:
+        model=config["model"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/model_fit/{outcome}/{dataset}.log",
+    benchmark:
+        "benchmarks/model_fit/{outcome}/{dataset}.tsv"
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/model_fit.py"
+
+
+rule model_pool:
+    input:
+        idata=get_model_fit_files("idata.nc"),
+        idata_no_pooling=get_model_fit_files("idata_no_pooling.nc"),
+        gates=get_model_fit_files("gate.csv"),
+        ppc=get_model_fit_files("ppc.csv"),
+    output:
+        estimands="results/model/{outcome}/pooled/estimands.csv",
+        forest="results/model/{outcome}/pooled/forest.csv",
+        gate_summary="results/model/{outcome}/pooled/gate_summary.csv",
+        definition="results/model/{outcome}/pooled/estimand.json",
+        effect_draws="results/model/{outcome}/pooled/effect_draws.parquet",
+    params:
+        model=config["model"],
+    log:
+        "logs/model_pool/{outcome}.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/model_pool.py"
+
+
+rule model_truth_check:
+    input:
+        estimands="results/model/{outcome}/pooled/estimands.csv",
+        cases="results/ingest/cases.parquet",
+        truth=config["synthetic"]["truth_file"],
+    output:
+        truth_check="results/model/{outcome}/truth_check.csv",
+    log:
+        "logs/model_truth_check/{outcome}.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/model_truth_check.py"

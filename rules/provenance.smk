@@ -1,1 +1,18 @@
-"""Stage: provenance (rules are added by the provenance work)."""
+"""Stage: provenance. One record per run of what produced the results: code, config, software, input files."""
+
+
+rule provenance_record:
+    input:
+        unpack(get_provenance_inputs),
+    output:
+        "results/provenance/run.json",
+    params:
+        config=config,
+        commit=get_git_commit,
+        repo=workflow.basedir,
+    log:
+        "logs/provenance_record/run.log",
+    conda:
+        "../envs/ingest.yaml"
+    script:
+        "../scripts/provenance_record.py"

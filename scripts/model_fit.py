@@ -1,0 +1,35 @@
+"""Rule model_fit: one primary fit (partial pooling) and its no-pooling twin on one imputed dataset."""
+
+from cara_eval.logsetup import redirect_to_log
+
+redirect_to_log(snakemake)
+
+from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+
+use_compile_dir(snakemake.params.model["compile_dir"])
+
+import logging  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from cara_eval.checks import plot_posterior_predictive, posterior_predictive_by_force  # noqa: E402
+from cara_eval.gate import gate_table  # noqa: E402
+from cara_eval.model import derive_seed, fit_cases  # noqa: E402
+
+settings = snakemake.params.model
+dataset, outcome = snakemake.wildcards.dataset, snakemake.wildcards.outcome
+seed = derive_seed(snakemake.params.seed, outcome, dataset)
+cases = pd.read_parquet(snakemake.input.cases)
+
+cells, model, idata = fit_cases(cases, settings, seed, cores=snakemake.threads)
+idata.to_netcdf(snakemake.output.idata)
+gate = gate_table(idata, dataset, settings["gate"])
+gate.to_csv(snakemake.output.gate, index=False)
+logging.info("%s: gate %s", dataset, "passed" if gate["passed"].all() else "FAILED")
+
+ppc = posterior_predictive_by_force(model, idata, cells, settings["ppc_draws"], seed)
+ppc.to_csv(snakemake.output.ppc, index=False)
+plot_posterior_predictive(ppc, snakemake.output.ppc_figure)
+
+_, _, no_pooling = fit_cases(cases, settings, seed + 1, cores=snakemake.threads, pooling="none")
+no_pooling.to_netcdf(snakemake.output.idata_no_pooling)

@@ -1,0 +1,17 @@
+"""Rule model_truth_check: the pooled estimate and the naive before/after estimate beside the synthetic truth."""
+
+from cara_eval.logsetup import redirect_to_log
+
+redirect_to_log(snakemake)
+
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from cara_eval.naive import naive_before_after, truth_check  # noqa: E402
+
+with open(snakemake.input.truth) as handle:
+    truth = json.load(handle)
+naive = naive_before_after(pd.read_parquet(snakemake.input.cases))
+table = truth_check(pd.read_csv(snakemake.input.estimands), naive, truth, snakemake.wildcards.outcome)
+table.to_csv(snakemake.output.truth_check, index=False)

@@ -1,0 +1,225 @@
+"""Coarsen canonical cases into cells with sufficient statistics, so model cost grows with cells, not cases.
+
+Two likelihood blocks share one piecewise-exponential hazard:
+
+* ``hazard`` cells (forces with dated reoffences, ``outcome_source == events``): one row per
+  (force, period, arm, covariate pattern, interval) with ``events`` (first reoffences in the interval) and
+  ``exposure`` (days at risk in the interval, up to the first event or censoring). Poisson with a
+  log-exposure offset is exact for a piecewise-constant hazard.
+* ``binomial`` cells (forces that send only a 12-month flag): one row per (force, period, arm, covariate
+  pattern, follow-up length) with ``n`` cases and ``k`` reoffenders; ``days_<interval>`` gives the days each
+  interval is observed, so P(reoffence) = 1 - exp(-sum_j h_j * days_j).
+
+``standard`` holds the CARA case counts per (force, period, covariate pattern): the ATT weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+PATTERN_KEYS = ["force", "period", "cara", "together", "age_band", "prior_band", "sex"]
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Declared coarsening: follow-up intervals and covariate bands (from config ``model.cells``)."""
+
+    interval_breaks: tuple[int, ...] = (0, 90, 365)
+    age_breaks: tuple[int, ...] = (18, 30, 45)
+    prior_da_cap: int = 2
+
+    @classmethod
+    def from_config(cls, cells_config: dict) -> CellSpec:
+        return cls(
+            interval_breaks=tuple(cells_config["interval_breaks"]),
+            age_breaks=tuple(cells_config["age_breaks"]),
+            prior_da_cap=int(cells_config["prior_da_cap"]),
+        )
+
+    @property
+    def interval_labels(self) -> list[str]:
+        b = self.interval_breaks
+        return [f"{b[j]}-{b[j + 1]}" for j in range(len(b) - 1)]
+
+    @property
+    def interval_lengths(self) -> np.ndarray:
+        return np.diff(np.asarray(self.interval_breaks, dtype=float))
+
+    @property
+    def age_labels(self) -> list[str]:
+        b = self.age_breaks
+        return [f"age_{b[j]}_{b[j + 1] - 1}" for j in range(len(b) - 1)] + [f"age_{b[-1]}_plus"]
+
+    @property
+    def prior_labels(self) -> list[str]:
+        return [f"prior_{k}" for k in range(self.prior_da_cap)] + [f"prior_{self.prior_da_cap}_plus"]
+
+    @property
+    def covariates(self) -> list[str]:
+        """Design-matrix columns; the first band of each factor and `male` are the reference levels."""
+        return self.age_labels[1:] + self.prior_labels[1:] + ["female", "together"]
+
+
+@dataclass
+class Cells:
+    """Tidy cells of one dataset plus the coordinates the model is indexed by."""
+
+    hazard: pd.DataFrame
+    binomial: pd.DataFrame
+    standard: pd.DataFrame
+    forces: list[str]
+    periods: list[int]
+    spec: CellSpec
+    case_counts: pd.DataFrame  # force, arm, n_cases, observed_events: the posterior predictive check's data
+    case_counts_by_period: pd.Series
+
+    @property
+    def covariates(self) -> list[str]:
+        return self.spec.covariates
+
+    def design(self, table: pd.DataFrame) -> np.ndarray:
+        """Covariate matrix (rows x covariates) of a cell table."""
+        age = table["age_band"].to_numpy()
+        prior = table["prior_band"].to_numpy()
+        columns = [age == label for label in self.spec.age_labels[1:]]
+        columns += [prior == label for label in self.spec.prior_labels[1:]]
+        columns += [table["sex"].to_numpy() == "female", table["together"].to_numpy().astype(bool)]
+        return np.column_stack(columns).astype(float) if len(table) else np.zeros((0, len(self.covariates)))
+
+    @property
+    def reference_period_index(self) -> int:
+        """Index of the calendar year with most cases: the trend is zero there (best-identified level)."""
+        counts = self.case_counts_by_period.reindex(self.periods, fill_value=0)
+        return int(np.argmax(counts.to_numpy()))
+
+    def force_index(self, table: pd.DataFrame) -> np.ndarray:
+        return pd.Categorical(table["force"], categories=self.forces).codes.astype(np.int64)
+
+    def period_index(self, table: pd.DataFrame) -> np.ndarray:
+        return (table["period"].to_numpy() - self.periods[0]).astype(np.int64)
+
+
+def _banded(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
+    """Case-level pattern keys; raises when a covariate is still missing (impute first)."""
+    needed = ["age", "prior_da_incidents", "sex", "together_at_index"]
+    missing = {c: int(cases[c].isna().sum()) for c in needed if cases[c].isna().any()}
+    if missing:
+        raise ValueError(f"covariates must be filled before coarsening; missing values: {missing}")
+    age_index = np.searchsorted(np.asarray(spec.age_breaks[1:]), cases["age"].to_numpy(), side="right")
+    prior_index = np.minimum(cases["prior_da_incidents"].to_numpy().astype(int), spec.prior_da_cap)
+    return pd.DataFrame(
+        {
+            "force": cases["force"].astype(str).to_numpy(),
+            "period": cases["period"].astype(int).to_numpy(),
+            "cara": (cases["arm"] == "cara").astype(int).to_numpy(),
+            "together": cases["together_at_index"].astype(bool).to_numpy(),
+            "age_band": np.asarray(spec.age_labels)[age_index],
+            "prior_band": np.asarray(spec.prior_labels)[prior_index],
+            "sex": cases["sex"].astype(str).to_numpy(),
+        },
+        index=cases.index,
+    )
+
+
+def time_at_risk(cases: pd.DataFrame, outcome: str = "any_reoffence") -> tuple[np.ndarray, np.ndarray]:
+    """Days at risk (to first event or censoring, capped at follow-up) and whether it ended in an event.
+
+    A same-day reoffence (day 0) counts half a day at risk so that the log-exposure offset stays finite.
+    """
+    event = cases["event_observed"].astype(bool).to_numpy()
+    followup = cases["followup_days"].to_numpy(dtype=float)
+    first = cases["days_to_first"].to_numpy(dtype=float)
+    days = np.where(event, np.minimum(first, followup), followup)
+    return np.maximum(days, 0.5), event
+
+
+def interval_days(days: np.ndarray, spec: CellSpec) -> np.ndarray:
+    """Days spent in each follow-up interval (cases x intervals) given total days at risk."""
+    starts = np.asarray(spec.interval_breaks[:-1], dtype=float)
+    return np.clip(days[:, None] - starts[None, :], 0.0, spec.interval_lengths[None, :])
+
+
+def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffence") -> Cells:
+    """Aggregate canonical cases into hazard, binomial and standardisation cells."""
+    if outcome != "any_reoffence":
+        raise NotImplementedError(f"cells for outcome '{outcome}' are not defined yet")
+    keys = _banded(cases, spec)
+    flag = (cases["outcome_source"] == "flag").to_numpy()
+    labels = spec.interval_labels
+
+    days, event = time_at_risk(cases.loc[~flag])
+    in_interval = interval_days(days, spec)
+    starts, ends = np.asarray(spec.interval_breaks[:-1]), np.asarray(spec.interval_breaks[1:])
+    event_interval = event[:, None] & (days[:, None] > starts[None, :]) & (days[:, None] <= ends[None, :])
+    long = []
+    for j, label in enumerate(labels):
+        part = keys.loc[~flag].assign(interval=label, exposure=in_interval[:, j], events=event_interval[:, j])
+        long.append(part[part["exposure"] > 0])
+    hazard = (
+        pd.concat(long, ignore_index=True)
+        .groupby(PATTERN_KEYS + ["interval"], observed=True, sort=True)
+        .agg(events=("events", "sum"), exposure=("exposure", "sum"))
+        .reset_index()
+    )
+
+    flagged = keys.loc[flag].assign(
+        followup_days=cases.loc[flag, "followup_days"].astype(int).to_numpy(),
+        k=cases.loc[flag, "any_reoffence"].astype(bool).astype(int).to_numpy(),
+    )
+    binomial = (
+        flagged.groupby(PATTERN_KEYS + ["followup_days"], observed=True, sort=True)
+        .agg(n=("k", "size"), k=("k", "sum"))
+        .reset_index()
+    )
+    observed = interval_days(binomial["followup_days"].to_numpy(dtype=float), spec)
+    for j, label in enumerate(labels):
+        binomial[f"days_{label}"] = observed[:, j]
+
+    standard = (
+        keys[keys["cara"] == 1]
+        .groupby([k for k in PATTERN_KEYS if k != "cara"], observed=True, sort=True)
+        .size()
+        .rename("n_cara")
+        .reset_index()
+    )
+    periods = list(range(int(keys["period"].min()), int(keys["period"].max()) + 1))
+    case_counts = (
+        pd.DataFrame({"force": keys["force"], "arm": np.where(keys["cara"] == 1, "cara", "comparison"),
+                      "event": cases["any_reoffence"].astype(bool).to_numpy()})
+        .groupby(["force", "arm"], sort=True)
+        .agg(n_cases=("event", "size"), observed_events=("event", "sum"))
+        .reset_index()
+    )
+    return Cells(
+        hazard=hazard,
+        binomial=binomial,
+        standard=standard,
+        forces=sorted(keys["force"].unique()),
+        periods=periods,
+        spec=spec,
+        case_counts=case_counts,
+        case_counts_by_period=keys["period"].value_counts(),
+    )
+
+
+def row_level_cells(cases: pd.DataFrame, spec: CellSpec) -> Cells:
+    """Every case its own Bernoulli cell (n = 1, observed days per interval): the naive, uncoarsened baseline.
+
+    Uses the same hazard and censoring (P(event within follow-up) = 1 - exp(-H(follow-up))), so it fits the
+    same model; it exists to measure what coarsening buys.
+    """
+    cells = build_cells(cases, spec)
+    keys = _banded(cases, spec)
+    observed = interval_days(cases["followup_days"].to_numpy(dtype=float), spec)
+    rows = keys.assign(
+        followup_days=cases["followup_days"].astype(int).to_numpy(),
+        n=1,
+        k=cases["any_reoffence"].astype(bool).astype(int).to_numpy(),
+    ).reset_index(drop=True)
+    for j, label in enumerate(spec.interval_labels):
+        rows[f"days_{label}"] = observed[:, j]
+    empty_hazard = cells.hazard.iloc[0:0]
+    return Cells(empty_hazard, rows, cells.standard, cells.forces, cells.periods, spec, cells.case_counts, cells.case_counts_by_period)

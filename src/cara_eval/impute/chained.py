@@ -1,0 +1,349 @@
+"""Multiple imputation of covariates by chained equations across forces.
+
+Why a small chained-equations loop and not miceforest (LightGBM):
+(1) unordered categories are imputed with a multinomial logit (weak normal prior, see _multinomial_posterior)
+and stay categories; (2) the imputation models must carry named terms the analysis needs (treatment,
+treatment x together_at_index, calendar time, event indicator, Nelson-Aalen cumulative hazard, log follow-up),
+which a parametric model keeps exactly, while trees may drop or shrink the moderation; (3) parameters are drawn
+from their (approximate) posterior before every draw (proper imputation, so Rubin's rules give honest
+variances); (4) a field a force never records must not get a force dummy, which is simple to enforce in a
+design matrix; (5) every random number comes from one numpy Generator seeded per imputation, so results do not
+depend on thread counts (checked: identical bytes with 1 and 2 BLAS threads) or LightGBM's scheduling.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp, softmax
+
+from cara_eval.impute.fields import check_fields, field_kind, field_levels
+
+TRACE_COLUMNS = ["iteration", "field", "level", "mean_imputed"]
+
+
+@dataclass(frozen=True)
+class MnarShift:
+    """Not-at-random sensitivity: imputed values of `field` are shifted by `delta` (log-odds for binary fields)."""
+
+    field: str
+    delta: float
+
+
+@dataclass(frozen=True)
+class ImputationSettings:
+    """The `imputation:` config section, as the engine needs it."""
+
+    fields: tuple[str, ...]
+    iterations: int = 10
+    pmm_donors: int = 5
+    max_fit_rows: int = 200_000
+    force_level_components: int = 2
+    logit_prior_sd: float = 2.5
+
+    @classmethod
+    def from_config(cls, section: Mapping) -> "ImputationSettings":
+        return cls(
+            fields=tuple(section["fields"]),
+            iterations=section["iterations"],
+            pmm_donors=section["pmm_donors"],
+            max_fit_rows=section["max_fit_rows"],
+            force_level_components=section["force_level_components"],
+            logit_prior_sd=section["logit_prior_sd"],
+        )
+
+
+@dataclass
+class ImputationResult:
+    """One imputed copy of the cases and the chain's trace (mean of imputed values per iteration)."""
+
+    data: pd.DataFrame
+    trace: pd.DataFrame
+
+
+def nelson_aalen_at_followup(cases: pd.DataFrame) -> np.ndarray:
+    """Marginal Nelson-Aalen cumulative hazard at each case's own event or censoring time.
+
+    White & Royston (2009): with a time-to-event outcome, the event indicator plus H(T) in the imputation
+    model approximates conditioning on the outcome. Flag-only forces have no event time, so their time is the
+    follow-up window.
+    """
+    event = cases["any_reoffence"].astype(bool).to_numpy()
+    days_to_first = pd.to_numeric(cases["days_to_first"], errors="coerce").to_numpy(dtype=float)
+    followup = cases["followup_days"].to_numpy(dtype=float)
+    time = np.where(event & ~np.isnan(days_to_first), days_to_first, followup)
+    unique_times, inverse = np.unique(time, return_inverse=True)
+    events_at = np.bincount(inverse, weights=event.astype(float), minlength=len(unique_times))
+    leaving_at = np.bincount(inverse, minlength=len(unique_times))
+    at_risk = len(time) - np.concatenate([[0], np.cumsum(leaving_at)[:-1]])
+    cumulative_hazard = np.cumsum(events_at / at_risk)
+    return cumulative_hazard[inverse]
+
+
+def _standardise(column: np.ndarray) -> np.ndarray:
+    sd = column.std()
+    return (column - column.mean()) / sd if sd > 0 else column * 0.0
+
+
+def fixed_predictors(cases: pd.DataFrame) -> pd.DataFrame:
+    """Always-observed predictors of every imputation model: treatment, time, offence type, outcome information."""
+    index_date = pd.to_datetime(cases["index_date"])
+    decimal_year = (index_date.dt.year + (index_date.dt.dayofyear - 1) / 365.25).to_numpy(dtype=float)
+    offence = pd.get_dummies(cases["offence_type"].astype(str), prefix="offence", drop_first=True, dtype=float)
+    predictors = pd.DataFrame(
+        {
+            "treated": (cases["arm"].astype(str) == "cara").to_numpy(dtype=float),
+            "calendar_time": _standardise(decimal_year),
+            "any_reoffence": cases["any_reoffence"].astype(bool).to_numpy(dtype=float),
+            "cumulative_hazard": _standardise(nelson_aalen_at_followup(cases)),
+            "log_followup": _standardise(np.log(np.maximum(cases["followup_days"].to_numpy(dtype=float), 1.0))),
+        },
+        index=cases.index,
+    )
+    return pd.concat([predictors, offence.set_index(cases.index)], axis=1)
+
+
+def _encode(field: str, values: pd.Series) -> pd.DataFrame:
+    """Completed values of one field as design columns (numeric standardised, categories as dummies)."""
+    kind = field_kind(field)
+    if kind == "numeric":
+        return pd.DataFrame({field: _standardise(values.to_numpy(dtype=float))}, index=values.index)
+    levels = field_levels(field)
+    return pd.DataFrame(
+        {f"{field}={level}": (values == level).to_numpy(dtype=float) for level in levels[1:]}, index=values.index
+    )
+
+
+def _force_components(encoded: pd.DataFrame, force: pd.Series, recording_forces: int, wanted: int) -> pd.DataFrame:
+    """Leading principal components of force-level means: force information without a force dummy."""
+    means = encoded.groupby(force.to_numpy(), sort=True).mean()
+    n_components = max(0, min(wanted, recording_forces - 2, means.shape[1]))
+    if n_components == 0:
+        return pd.DataFrame(index=encoded.index)
+    centred = means - means.mean()
+    scale = centred.std(ddof=0).replace(0, 1.0)
+    u, s, _ = np.linalg.svd((centred / scale).to_numpy(), full_matrices=False)
+    scores = pd.DataFrame(u[:, :n_components] * s[:n_components], index=means.index,
+                          columns=[f"force_pc{j + 1}" for j in range(n_components)])
+    return scores.loc[force.to_numpy()].set_index(encoded.index)
+
+
+class ChainedImputer:
+    """One chain of chained equations over the configured covariates (one imputed dataset per chain)."""
+
+    def __init__(self, cases: pd.DataFrame, settings: ImputationSettings, structural: pd.DataFrame):
+        check_fields(cases, settings.fields)
+        self.cases = cases.reset_index(drop=True)
+        self.settings = settings
+        self.missing = {f: self.cases[f].isna().to_numpy() for f in settings.fields}
+        self.visit_order = sorted(settings.fields, key=lambda f: (self.missing[f].mean(), f))
+        self.fixed = fixed_predictors(self.cases)
+        force = self.cases["force"].astype(str)
+        self.force = force
+        self.force_dummies = pd.get_dummies(force, prefix="force", drop_first=True, dtype=float)
+        structural_fields = structural.groupby("field")["force"].nunique() if len(structural) else pd.Series(dtype=int)
+        n_forces = force.nunique()
+        self.structural_recording = {f: n_forces - int(structural_fields.get(f, 0)) for f in settings.fields}
+
+    def run(self, seed: int, mnar: MnarShift | None = None) -> ImputationResult:
+        rng = np.random.default_rng(seed)
+        completed = {f: self._initial_fill(f, rng) for f in self.settings.fields}
+        warm_starts: dict = {}
+        trace = []
+        for iteration in range(1, self.settings.iterations + 1):
+            for f in self.visit_order:
+                if not self.missing[f].any():
+                    continue
+                completed[f] = self._impute_field(f, completed, rng, warm_starts, mnar)
+                trace.extend(self._trace_rows(iteration, f, completed[f]))
+        data = self.cases.copy()
+        for f in self.settings.fields:
+            data[f] = completed[f].astype(self.cases[f].dtype)
+        return ImputationResult(data=data, trace=pd.DataFrame(trace, columns=TRACE_COLUMNS))
+
+    def _initial_fill(self, f: str, rng: np.random.Generator) -> pd.Series:
+        values = self.cases[f].astype(object).copy()
+        observed = values[~self.missing[f]].to_numpy()
+        values[self.missing[f]] = rng.choice(observed, size=int(self.missing[f].sum()), replace=True)
+        return values.astype(float) if field_kind(f) == "numeric" else values
+
+    def _design(self, f: str, completed: Mapping[str, pd.Series]) -> pd.DataFrame:
+        others = [_encode(g, completed[g]) for g in self.settings.fields if g != f]
+        parts = [pd.DataFrame({"const": 1.0}, index=self.cases.index), self.fixed, *others]
+        if "together_at_index" in completed and f != "together_at_index":
+            together = (completed["together_at_index"] == True).to_numpy(dtype=float)  # noqa: E712
+            parts.append(pd.DataFrame({"treated:together": self.fixed["treated"].to_numpy() * together},
+                                      index=self.cases.index))
+        if self.structural_recording[f] < self.force.nunique():
+            encoded_others = pd.concat(others, axis=1)
+            parts.append(_force_components(encoded_others, self.force, self.structural_recording[f],
+                                           self.settings.force_level_components))
+        else:
+            parts.append(self.force_dummies)
+        return pd.concat(parts, axis=1)
+
+    def _impute_field(self, f, completed, rng, warm_starts, mnar) -> pd.Series:
+        design = self._design(f, completed)
+        shift = mnar.delta if mnar is not None and mnar.field == f else 0.0
+        values = completed[f].copy()
+        # together_at_index is imputed within each arm, so its relation to everything may differ by arm.
+        strata = self.fixed["treated"].to_numpy() if f == "together_at_index" else np.zeros(len(values))
+        for stratum in np.unique(strata):
+            rows = strata == stratum
+            missing = self.missing[f] & rows
+            if not missing.any():
+                continue
+            x = design.loc[rows]
+            if f == "together_at_index":
+                x = x.drop(columns=["treated"])
+            values[missing] = self._draw(f, x, rows, missing, values, rng, warm_starts, (f, stratum), shift)
+        return values
+
+    def _fit_rows(self, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observed rows the model is fitted on: all, or a seeded subsample above max_fit_rows."""
+        index = np.flatnonzero(observed)
+        if len(index) > self.settings.max_fit_rows:
+            index = np.sort(rng.choice(index, size=self.settings.max_fit_rows, replace=False))
+        return index
+
+    def _draw(self, f, x, rows, missing, values, rng, warm_starts, key, shift):
+        observed_in_stratum = ~missing[rows]
+        x_stratum = x.to_numpy(dtype=float)
+        keep = np.concatenate([[True], x_stratum[observed_in_stratum, 1:].std(axis=0) > 0])
+        x_stratum = x_stratum[:, keep]
+        fit_index = self._fit_rows(observed_in_stratum, rng)
+        x_fit, x_missing = x_stratum[fit_index], x_stratum[~observed_in_stratum]
+        y = values[rows].to_numpy()[fit_index]
+        if field_kind(f) == "numeric":
+            beta_hat, beta = _linear_posterior_draw(rng, x_fit, y.astype(float))
+            x_observed = x_stratum[observed_in_stratum]
+            donors_y = values[rows].to_numpy(dtype=float)[observed_in_stratum]
+            imputed = _pmm(rng, x_observed @ beta_hat, donors_y, x_missing @ beta, self.settings.pmm_donors)
+            return imputed + shift
+        levels = field_levels(f)
+        codes = pd.Categorical(y, categories=list(levels)).codes
+        warm_key = (key, keep.tobytes())
+        mode, covariance = _multinomial_posterior(x_fit, codes, len(levels), self.settings.logit_prior_sd,
+                                                  warm_starts.get(warm_key))
+        warm_starts[warm_key] = mode
+        beta = _mvn_draw(rng, mode.ravel(order="F"), covariance).reshape(mode.shape, order="F")
+        linear = x_missing @ beta
+        linear[:, 0] += shift  # MNAR shift of a two-level field: log odds of its second level
+        probabilities = softmax(np.column_stack([np.zeros(len(x_missing)), linear]), axis=1)
+        cumulative = np.cumsum(probabilities, axis=1)
+        choice = (rng.random(len(x_missing))[:, None] > cumulative).sum(axis=1).clip(max=len(levels) - 1)
+        return np.asarray(levels, dtype=object)[choice]
+
+    def _trace_rows(self, iteration: int, f: str, values: pd.Series) -> list[dict]:
+        imputed = values[self.missing[f]]
+        if field_kind(f) == "numeric":
+            return [{"iteration": iteration, "field": f, "level": "", "mean_imputed": float(imputed.mean())}]
+        return [
+            {"iteration": iteration, "field": f, "level": str(level), "mean_imputed": float((imputed == level).mean())}
+            for level in field_levels(f)[1:]
+        ]
+
+
+def _linear_posterior_draw(rng, x, y, ridge: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares fit and one draw of the coefficients from their posterior (Rubin 1987; mice's norm.draw).
+
+    The tiny ridge keeps X'X invertible when dummies are collinear, as mice does.
+    """
+    crossproduct = x.T @ x
+    crossproduct[np.diag_indices_from(crossproduct)] *= 1 + ridge
+    inverse = np.linalg.inv(crossproduct)
+    beta_hat = inverse @ (x.T @ y)
+    residual = y - x @ beta_hat
+    sigma2 = residual @ residual / rng.chisquare(max(len(y) - x.shape[1], 1))
+    return beta_hat, _mvn_draw(rng, beta_hat, inverse * sigma2)
+
+
+def _multinomial_posterior(x, codes, n_levels: int, prior_sd: float, start=None, max_iter: int = 50):
+    """Posterior mode and covariance of a multinomial logit with normal(0, prior_sd) priors on the slopes.
+
+    Level 0 is the reference; two levels give the ordinary logit. statsmodels' MNLogit and Logit are
+    unpenalised: under (quasi-)separation, which small force x category cells produce, their coefficients ran
+    past 20 and the parameter draws overflowed to NaN. The prior keeps every draw finite; with thousands of
+    cases it is negligible. Damped Newton on the log posterior (concave, so it converges).
+    """
+    n, p = x.shape
+    k = n_levels - 1
+    target = (codes[:, None] == np.arange(1, n_levels)[None, :]).astype(float)
+    precision = np.full(p, prior_sd**-2.0)
+    precision[0] = 0.01  # intercept: normal(0, 10)
+    beta = np.zeros((p, k)) if start is None else start.copy()
+
+    def log_posterior(b):
+        linear = np.column_stack([np.zeros(n), x @ b])
+        log_likelihood = np.sum(target * linear[:, 1:]) - logsumexp(linear, axis=1).sum()
+        return log_likelihood - 0.5 * np.sum(precision[:, None] * b**2)
+
+    current = log_posterior(beta)
+    for _ in range(max_iter):
+        probabilities = softmax(np.column_stack([np.zeros(n), x @ beta]), axis=1)[:, 1:]
+        gradient = (x.T @ (target - probabilities) - precision[:, None] * beta).ravel(order="F")
+        information = np.zeros((p * k, p * k))
+        for a in range(k):
+            for b in range(a, k):
+                weight = probabilities[:, a] * (float(a == b) - probabilities[:, b])
+                block = x.T @ (x * weight[:, None])
+                information[a * p:(a + 1) * p, b * p:(b + 1) * p] = block
+                information[b * p:(b + 1) * p, a * p:(a + 1) * p] = block
+        information[np.diag_indices_from(information)] += np.tile(precision, k)
+        step = np.linalg.solve(information, gradient).reshape(p, k, order="F")
+        scale = 1.0
+        while log_posterior(beta + scale * step) < current and scale > 1e-6:
+            scale /= 2
+        beta = beta + scale * step
+        previous, current = current, log_posterior(beta)
+        if current - previous < 1e-8:
+            break
+    return beta, np.linalg.inv(information)
+
+
+def _mvn_draw(rng: np.random.Generator, mean, cov) -> np.ndarray:
+    """One draw from N(mean, cov), tolerant of a nearly singular covariance (eigen decomposition)."""
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+    root = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    return np.asarray(mean, dtype=float) + root @ rng.standard_normal(len(eigenvalues))
+
+
+def _pmm(rng, predicted_observed, observed_values, predicted_missing, donors: int) -> np.ndarray:
+    """Predictive mean matching: each missing value takes the value of one of its `donors` nearest observed cases."""
+    order = np.argsort(predicted_observed, kind="stable")
+    sorted_predicted, sorted_values = predicted_observed[order], observed_values[order]
+    n = len(sorted_predicted)
+    donors = min(donors, n)
+    position = np.searchsorted(sorted_predicted, predicted_missing)
+    window = position[:, None] + np.arange(-donors, donors)[None, :]
+    window = np.clip(window, 0, n - 1)
+    distance = np.abs(sorted_predicted[window] - predicted_missing[:, None])
+    nearest = np.take_along_axis(window, np.argsort(distance, axis=1, kind="stable")[:, :donors], axis=1)
+    pick = nearest[np.arange(len(nearest)), rng.integers(0, donors, size=len(nearest))]
+    return sorted_values[pick]
+
+
+def impute(
+    cases: pd.DataFrame, settings: ImputationSettings, structural: pd.DataFrame, seed: int,
+    mnar: MnarShift | None = None,
+) -> ImputationResult:
+    """One imputed copy of the cases (covariates filled, everything else untouched) and its convergence trace."""
+    if mnar is not None and field_kind(mnar.field) == "categorical":
+        raise ValueError(f"MNAR field '{mnar.field}' has more than two categories: choose a numeric or binary field")
+    if mnar is not None and mnar.field not in settings.fields:
+        raise ValueError(f"MNAR field '{mnar.field}' is not among imputation.fields")
+    return ChainedImputer(cases, settings, structural).run(seed, mnar)
+
+
+def complete_cases(cases: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
+    """Cases with every analysis covariate observed (the complete-case comparison dataset)."""
+    return cases.dropna(subset=list(fields)).reset_index(drop=True)
+
+
+def rubin_pool(estimates: Sequence[float], variances: Sequence[float]) -> tuple[float, float]:
+    """Rubin's rules: pooled estimate and total variance W + (1 + 1/m) B."""
+    estimates, variances = np.asarray(estimates, dtype=float), np.asarray(variances, dtype=float)
+    m = len(estimates)
+    between = estimates.var(ddof=1) if m > 1 else 0.0
+    return float(estimates.mean()), float(variances.mean() + (1 + 1 / m) * between)

@@ -1,0 +1,63 @@
+"""Shared fixtures: real Snakemake runs of the tiny config in temporary directories."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_OVERRIDES = REPO / "tests" / "config_tiny" / "config.yaml"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Config override semantics: nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def tiny_config() -> dict:
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return deep_merge(base, yaml.safe_load(TINY_OVERRIDES.read_text()))
+
+
+def make_workdir(root: Path, config: dict | None = None) -> Path:
+    """A self-contained workflow directory: config/ copied from the repo, tiny config, synthetic raw data."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "config", root / "config", dirs_exist_ok=True)
+    config = config or tiny_config()
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    subprocess.run(
+        [sys.executable, "-m", "cara_eval.synth", "--config", "config/config.yaml"],
+        cwd=root, check=True, capture_output=True, text=True,
+    )
+    return root
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in workdir; output is kept for assertions and failure messages."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--cores", "2", f"--configfile={workdir / 'config' / 'config.yaml'}", *args],
+        cwd=workdir, capture_output=True, text=True, env=env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete default-target run of the tiny config, shared by the tests that read its outputs."""
+    workdir = make_workdir(tmp_path_factory.mktemp("tiny") / "work")
+    run_snakemake(workdir)
+    return workdir

@@ -1,0 +1,160 @@
+"""Small result tables in the contract layout (docs/contracts.md), written to a temporary directory for report tests.
+
+Used until the real stages produce them on the tiny config; never written under results/. The numbers are chosen
+so that some counts fall below the disclosure threshold and one fit fails its gate.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+FORCES = ["hampshire", "norfolk", "west_yorkshire"]
+DISPLAY = {"hampshire": "Hampshire", "norfolk": "Norfolk", "west_yorkshire": "West Yorkshire"}
+ESTIMANDS = pd.DataFrame(
+    [
+        ("risk_difference_per100", "pooled", "", -4.3, 1.6, -7.1, -4.3, -1.6, 0.987, True),
+        ("risk_difference_per100", "new_force", "", -4.0, 3.1, -9.4, -4.1, 1.2, 0.91, True),
+        ("risk_ratio", "pooled", "", 0.81, 0.07, 0.70, 0.81, 0.93, 0.987, True),
+        ("odds_ratio", "pooled", "", 0.77, 0.08, 0.64, 0.77, 0.91, 0.987, True),
+        ("tau", "pooled", "", 0.14, 0.08, 0.03, 0.12, 0.3, None, True),
+        ("risk_difference_per100", "force", "hampshire", -5.2, 1.9, -8.4, -5.2, -2.0, 0.994, True),
+        ("risk_difference_per100", "force", "norfolk", -3.1, 2.5, -7.2, -3.1, 1.0, 0.89, True),
+        ("risk_difference_per100", "force", "west_yorkshire", -4.4, 2.2, -8.0, -4.4, -0.8, 0.97, True),
+        ("risk_difference_per100", "relationship", "together", -6.1, 2.0, -9.4, -6.1, -2.8, 0.998, True),
+        ("risk_difference_per100", "relationship", "separated", -2.2, 2.1, -5.7, -2.2, 1.3, 0.84, True),
+        ("pr_reduction_ge_10pct", "pooled", "", 0.62, None, None, None, None, None, True),
+    ],
+    columns=["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction", "gate_passed"],
+)
+
+
+def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict:
+    """Write every table the report reads under root; return the manifest pieces that point at them."""
+    root = Path(root)
+    paths = {}
+
+    def save(name, relative, table):
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        paths[name] = str(path)
+
+    accounting = pd.DataFrame(
+        {
+            "force": FORCES,
+            "rows_read": [212, 148, 125],
+            "clean": [200, 120, 110],
+            "ineligible": [12, 25, 12],
+            "quarantined": [0, 3, 3],
+            "ineligible:high_dash": [7, 14, 12],
+            "ineligible:repeat_offender": [5, 11, 0],
+            "quarantined:impossible_date": [0, 3, 1],
+            "quarantined:duplicate_row": [0, 0, 2],
+        }
+    )
+    save("row_accounting", "ingest/row_accounting.csv", accounting)
+    fields = ["ethnicity", "prior_da_incidents", "victim_contacted", "dash_risk"]
+    save(
+        "completeness",
+        "quality/completeness.csv",
+        pd.DataFrame(
+            [(f, field, share, structural) for f in FORCES for field, share, structural in zip(
+                fields,
+                [0.0, 0.0, 0.0, 0.0] if f == "hampshire" else [0.12, 0.05, 1.0 if f == "norfolk" else 0.3, 0.0],
+                [False, False, f == "norfolk", False],
+            )],
+            columns=["force", "field", "share_missing", "structural"],
+        ),
+    )
+    save(
+        "followup_coverage",
+        "quality/followup_coverage.csv",
+        pd.DataFrame(
+            [(f, arm, n, share, days) for f, arms in zip(FORCES, [(120, 80), (7, 113), (60, 50)])
+             for arm, n, share, days in zip(["cara", "comparison"], arms, [1.0, 0.8], [365, 300])],
+            columns=["force", "arm", "n_cases", "share_full_followup", "median_followup_days"],
+        ),
+    )
+    save(
+        "cohort_sizes",
+        "quality/cohort_sizes.csv",
+        pd.DataFrame(
+            [("hampshire", 2014, "cara", 70), ("hampshire", 2015, "cara", 50), ("hampshire", 2012, "comparison", 80),
+             ("norfolk", 2020, "cara", 7), ("norfolk", 2016, "comparison", 113),
+             ("west_yorkshire", 2019, "cara", 60), ("west_yorkshire", 2017, "comparison", 50)],
+            columns=["force", "period", "arm", "n_cases"],
+        ),
+    )
+    save(
+        "case_mix",
+        "quality/case_mix.csv",
+        pd.DataFrame(
+            [(f, cov, level, cm, pm, smd) for f in [*FORCES, "all"] for cov, level, cm, pm, smd in [
+                ("age", "", 34.2, 33.1, 0.09), ("sex", "male", 0.82, 0.80, 0.05), ("together_at_index", "True", 0.41, 0.30, 0.23)]],
+            columns=["force", "covariate", "level", "cara_mean", "comparison_mean", "smd"],
+        ),
+    )
+    save(
+        "process_measures",
+        "quality/process_measures.csv",
+        pd.DataFrame(
+            {
+                "force": FORCES,
+                "n_cara": [120, 7, 60],
+                "victim_contacted_share": [0.92, 0.71, "not recorded"],
+                "victim_consulted_share": [0.64, 0.57, "not recorded"],
+                "n_recorded": [118, 7, 0],
+            }
+        ),
+    )
+    save(
+        "data_specification",
+        "spec/data_specification.csv",
+        pd.DataFrame(
+            {
+                "field": ["case_id", "arm"], "dtype": ["string", "string"], "allowed_values": ["", "cara|comparison"],
+                "meaning": ["HMAC pseudonym of the crime reference", "CARA or comparison"],
+                "forces_supplying": ["all", "all"],
+            }
+        ),
+    )
+    save("estimands", "model/any_reoffence/pooled/estimands.csv", estimands)
+    forest = [(f, m, mean, mean - 3.5 - (m == "no_pooling"), mean + 3.5 + (m == "no_pooling"), n)
+              for f, n in zip(FORCES, [200, 120, 110]) for m, mean in [("no_pooling", -5.8), ("partial_pooling", -4.6)]]
+    forest += [("all", "pooled", -4.3, -7.1, -1.6, 430), ("new", "new_force", -4.0, -9.4, 1.2, 0)]
+    save("forest", "model/any_reoffence/pooled/forest.csv",
+         pd.DataFrame(forest, columns=["force", "method", "mean", "q05", "q95", "n_cases"]))
+    gates = []
+    for dataset, passed in (("imp1", True), ("imp2", False)):
+        path = root / f"model/any_reoffence/{dataset}/gate.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(
+            {"dataset": dataset, "parameter": ["mu_log_hr", "tau"], "r_hat": [1.002, 1.0 if passed else 1.08],
+             "ess_bulk": [1500, 900 if passed else 120], "ess_tail": [1400, 800], "divergences": [0, 0 if passed else 3],
+             "passed": [True, passed]}
+        ).to_csv(path, index=False)
+        gates.append(str(path))
+    figure = Figure(figsize=(5, 3), dpi=80)
+    figure.add_subplot().imshow([[0.0, 0.1], [0.3, 1.0]])
+    (root / "quality").mkdir(parents=True, exist_ok=True)
+    figure.savefig(root / "quality/completeness.png", metadata={"Software": None})
+    provenance = root / "provenance/run.json"
+    provenance.parent.mkdir(parents=True, exist_ok=True)
+    provenance.write_text(json.dumps({
+        "run_date": "2026-11-26T23:00:00+00:00", "git": {"commit": "0" * 40, "dirty": False},
+        "config": {"seed": 7}, "versions": {"python": "3.11.9", "pandas": "2.3.3"},
+        "inputs": [{"path": "data/raw/norfolk/norfolk_cases.xlsx", "kind": "raw", "bytes": 10, "sha256": "a" * 64}],
+    }))
+    return {
+        "tables": paths,
+        "gates": gates,
+        "figures": {"completeness": str(root / "quality/completeness.png")},
+        "provenance": str(provenance),
+        "forces": {f: {"display_name": DISPLAY[f], "design": {"cara_start": "2019-04-01", "extract_date": "2024-03-31",
+                                                               "comparison": "historical"}} for f in FORCES},
+        "config": {"outcomes": {"followup_days": 365}, "eligibility": {"min_age": 18}, "model": {"estimand": "ATT"}},
+        "report": {"primary_outcome": "any_reoffence", "disclosure_threshold": 10, "renderer": "fallback"},
+        "previous": {},
+    }
