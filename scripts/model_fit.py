@@ -31,5 +31,6 @@ ppc = posterior_predictive_by_force(model, idata, cells, settings["ppc_draws"], 
 ppc.to_csv(snakemake.output.ppc, index=False)
 plot_posterior_predictive(ppc, snakemake.output.ppc_figure)
 
-_, _, no_pooling = fit_cases(cases, settings, seed + 1, cores=snakemake.threads, pooling="none")
+no_pooling_settings = {**settings, "draws": settings["no_pooling_draws"], "tune": settings["no_pooling_draws"]}
+_, _, no_pooling = fit_cases(cases, no_pooling_settings, seed + 1, cores=snakemake.threads, pooling="none")
 no_pooling.to_netcdf(snakemake.output.idata_no_pooling)

@@ -144,7 +144,7 @@ def build_model(
                 force_intercept[block["force"]]
                 + trend[block["period"]]
                 + force_slope[block["force"]] * year_offset[block["period"]]
-                + pt.dot(block["x"], beta)
+                + (block["x"] * beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
             )
 
         def cara_log_hr(block, force_effect):
@@ -179,7 +179,7 @@ def build_model(
             )
             n = pm.Data("binomial_n", table["n"].to_numpy(), dims="binomial_cell")
             eta = log_hazard_untreated(block) + cara * cara_log_hr(block, force_log_hr[block["force"]])
-            cumulative_hazard = pt.exp(eta) * pt.dot(days, baseline_hazard)
+            cumulative_hazard = pt.exp(eta) * (days * baseline_hazard).sum(axis=1)
             # logit(1 - exp(-H)) = log(1 - exp(-H)) + H: finite for any H, so no start point gives -inf.
             pm.Binomial(
                 "flag_events",
