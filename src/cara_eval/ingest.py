@@ -20,7 +20,7 @@ from cara_eval.eligibility import REASONS as INELIGIBLE_REASONS
 from cara_eval.eligibility import ineligibility_reasons
 from cara_eval.mapping import NAME_FIELDS, REQUIRED_CASE_FIELDS, REQUIRED_REOFFENCE_FIELDS
 from cara_eval.outcomes import event_outcomes, flag_outcomes, followup_days
-from cara_eval.parsing import clean_text, parse_booleans, parse_codes, parse_dates, parse_numbers
+from cara_eval.parsing import clean_text, parse_booleans, parse_codes, parse_dates, parse_numbers, whole_years
 from cara_eval.pseudonymise import pseudonymise
 from cara_eval.schema import (
     BOOLEAN_FIELDS,
@@ -221,13 +221,6 @@ def _parse_table(raw, table, offence_lookup, extract_date, quarantine, required)
     return parsed
 
 
-def _whole_years(born, at):
-    """Age in completed years between two date Series (missing where either date is)."""
-    years = at.dt.year - born.dt.year
-    before_birthday = (at.dt.month < born.dt.month) | ((at.dt.month == born.dt.month) & (at.dt.day < born.dt.day))
-    return (years - before_birthday).astype(float)
-
-
 def _check_cases(parsed, design, exact_duplicates, quarantine):
     """Impossible dates and values, and a crime reference used by two different rows."""
     index_date, extract_date = parsed["index_date"], design["extract_date"]
@@ -237,7 +230,7 @@ def _check_cases(parsed, design, exact_duplicates, quarantine):
         quarantine.add((disposal < index_date) | (disposal > extract_date), "disposal_date", "impossible_date")
     low, high = OFFENDER_AGE_RANGE
     if "offender_dob" in parsed:
-        age_from_dob = _whole_years(parsed["offender_dob"], index_date)
+        age_from_dob = whole_years(parsed["offender_dob"], index_date)
         quarantine.add((age_from_dob < low) | (age_from_dob > high), "offender_dob", "impossible_date")
     if "age" in parsed:
         quarantine.add((parsed["age"] < low) | (parsed["age"] > high), "age", "out_of_range")
@@ -282,7 +275,7 @@ def _canonical_cases(parsed, mapping, key):
     out["dash_risk"] = _text(_column(parsed, "dash_risk", "string"))
     supplied_age = np.floor(_column(parsed, "age", float))
     if "offender_dob" in parsed:
-        out["age"] = _whole_years(parsed["offender_dob"], parsed["index_date"]).fillna(supplied_age)
+        out["age"] = whole_years(parsed["offender_dob"], parsed["index_date"]).fillna(supplied_age)
     else:
         out["age"] = supplied_age
     for field in ("sex", "ethnicity"):

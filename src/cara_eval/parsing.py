@@ -109,3 +109,10 @@ def load_offence_types(path):
         table = yaml.safe_load(handle)
     names = pd.Series(list(table), dtype="string")
     return dict(zip(normalise_text(names).tolist(), table.values()))
+
+
+def whole_years(born: pd.Series, at: pd.Series) -> pd.Series:
+    """Age in completed years between two date Series (missing where either date is); ingest and synth share it."""
+    years = at.dt.year - born.dt.year
+    before_birthday = (at.dt.month < born.dt.month) | ((at.dt.month == born.dt.month) & (at.dt.day < born.dt.day))
+    return (years - before_birthday).astype(float)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cara_eval.parsing import whole_years
 from cara_eval.pseudonymise import pseudonymise
 from cara_eval.schema import BOOLEAN_FIELDS, CARA_PROCESS_FIELDS, CASE_FIELDS
 from cara_eval.synth_ids import add_identifiers, crime_refs, ordinal_within, serials
@@ -130,12 +131,6 @@ def _simulate_force_cases(rng, design: ForceDesign, n: int) -> pd.DataFrame:
         "completed": np.where(cara, rng.random(n) < COMPLETION_RATE, False),
         "victim_contacted": rng.random(n) < design.victim_contact_rate,
     })
-
-
-def whole_years(start: pd.Series, end: pd.Series) -> pd.Series:
-    """Age in completed years on ``end`` for someone born on ``start``."""
-    before_birthday = (end.dt.month < start.dt.month) | ((end.dt.month == start.dt.month) & (end.dt.day < start.dt.day))
-    return end.dt.year - start.dt.year - before_birthday.astype(int)
 
 
 def _log_hazard_case_mix(cases: pd.DataFrame, force_baseline: dict, trend_shape: str) -> np.ndarray:
