@@ -50,7 +50,7 @@ def show_figure(figure: Figure) -> None:
     from IPython.display import Image, display
 
     buffer = BytesIO()
-    figure.savefig(buffer, format="png", dpi=figure.dpi, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=figure.dpi, bbox_inches="tight", metadata={"Software": None})
     display(Image(buffer.getvalue()))
 
 
@@ -522,8 +522,8 @@ def forest_figure(data: ReportData) -> Figure:
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     ax.axhline(1.5, color="grey", lw=0.5)
     ax.set_yticks(range(len(rows)), [label for label, _, _ in reversed(rows)])
-    ax.set_xlabel("Change in reoffenders per 100 people given CARA (negative = fewer), 90% interval")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False, fontsize=8)
+    ax.set_xlabel("Reoffenders per 100 people given CARA, change (negative = fewer; 90% interval)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 
