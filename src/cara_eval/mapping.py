@@ -11,6 +11,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from cara_eval.schema import BOOLEAN_FIELDS
+
 CASE_RAW_FIELDS = [
     "crime_ref",
     "offender_id",
@@ -30,13 +32,7 @@ CASE_RAW_FIELDS = [
     "prior_da_convictions",
     "victim_sex",
     "relationship",
-    "together_at_index",
-    "workshop1_attended",
-    "workshop2_attended",
-    "completed",
-    "breached",
-    "victim_contacted",
-    "victim_consulted",
+    *BOOLEAN_FIELDS,
     "reoffended_12m",
 ]
 REOFFENCE_RAW_FIELDS = ["offender_id", "offence_date", "offence_type", "da_related", "crime_ref"]
