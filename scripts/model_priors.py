@@ -17,7 +17,7 @@ from cara_eval.model import build_model, derive_seed  # noqa: E402
 settings = snakemake.params.model
 priors_table(settings["priors"]).to_csv(snakemake.output.priors, index=False)
 cells = build_cells(pd.read_parquet(snakemake.input.cases), CellSpec.from_config(settings["cells"]))
-model = build_model(cells, settings["priors"], settings["centred_intercepts"], settings["centred_effects"])
+model = build_model(cells, settings["priors"], settings["centred"])
 seed = derive_seed(snakemake.params.seed, snakemake.wildcards.outcome, "prior")
 table, prior = prior_predictive(model, settings["prior_predictive_draws"], seed)
 table.to_csv(snakemake.output.prior_predictive, index=False)

@@ -14,6 +14,7 @@ from model_simulation import simulate_cases
 
 CONFIG = yaml.safe_load(open("config/config.yaml"))["model"]
 PRIORS = CONFIG["priors"]
+SMALL_DATA_CENTRED = yaml.safe_load(open("tests/config_tiny/config.yaml"))["model"]["centred"]  # few small forces
 SHORT_GATE = {"max_r_hat": 1.05, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 0}
 
 
@@ -81,8 +82,8 @@ def known_effect_fit(request):
     """Three forces (one flag-only), true log HR -0.7: a large reduction the model must recover."""
     cases = simulate_cases(n_per_force=500, log_hr=-0.7, flag_forces=("charlie",), seed=request.param)
     cells = build_cells(cases, CellSpec())
-    model = build_model(cells, PRIORS, CONFIG["centred_intercepts"], CONFIG["centred_effects"])
-    idata = sample(model, "pymc", 2, 300, 300, request.param, target_accept=CONFIG["target_accept"])
+    model = build_model(cells, PRIORS, SMALL_DATA_CENTRED)
+    idata = sample(model, "pymc", 4, 300, 300, request.param, cores=2, target_accept=0.95)
     return cases, cells, idata
 
 
@@ -102,7 +103,7 @@ def test_known_large_effect_is_recovered(known_effect_fit):
 def test_every_estimand_is_in_the_tables(known_effect_fit):
     _, cells, idata = known_effect_fit
     draws = stacked_draws([idata, idata], [v for _, _, v, _ in ESTIMANDS])
-    assert draws.sizes["sample"] == 2 * 2 * 300
+    assert draws.sizes["sample"] == 2 * 4 * 300
     table = estimand_table(draws, gate_passed=False)
     assert {(e, s) for e, s, _, _ in ESTIMANDS} <= set(zip(table["estimand"], table["scope"]))
     assert set(table.loc[table["scope"] == "force", "level"]) == set(cells.forces)
@@ -120,7 +121,7 @@ def test_every_estimand_is_in_the_tables(known_effect_fit):
 def test_gate_passes_a_healthy_fit_and_flags_a_broken_one(known_effect_fit):
     cases, cells, idata = known_effect_fit
     assert gate_table(idata, "healthy", SHORT_GATE)["passed"].all()
-    broken = sample(build_model(cells, PRIORS), "pymc", chains=1, draws=20, tune=0, seed=1)
+    broken = sample(build_model(cells, PRIORS, SMALL_DATA_CENTRED), "pymc", chains=1, draws=20, tune=0, seed=1)
     gate = gate_table(broken, "broken", SHORT_GATE)
     assert not gate["passed"].any()  # one chain: no R-hat; 20 draws: no ESS
     summary = gate_summary([gate_table(idata, "imp1", SHORT_GATE), gate]).set_index("dataset")

@@ -15,6 +15,7 @@ Two likelihood blocks share one piecewise-exponential hazard:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,8 @@ class Cells:
     spec: CellSpec
     case_counts: pd.DataFrame  # force, arm, n_cases, observed_events: the posterior predictive check's data
     case_counts_by_period: pd.Series
+    covariate_centre: np.ndarray  # case-level mean of each design column: centred columns decorrelate intercepts
+    force_mean_period: np.ndarray  # each force's mean calendar year: its slope pivots there, apart from its level
 
     @property
     def covariates(self) -> list[str]:
@@ -82,24 +85,29 @@ class Cells:
 
     def design(self, table: pd.DataFrame) -> np.ndarray:
         """Covariate matrix (rows x covariates) of a cell table."""
-        age = table["age_band"].to_numpy()
-        prior = table["prior_band"].to_numpy()
-        columns = [age == label for label in self.spec.age_labels[1:]]
-        columns += [prior == label for label in self.spec.prior_labels[1:]]
-        columns += [table["sex"].to_numpy() == "female", table["together"].to_numpy().astype(bool)]
-        return np.column_stack(columns).astype(float) if len(table) else np.zeros((0, len(self.covariates)))
+        return _design(table, self.spec)
 
     @property
-    def reference_period_index(self) -> int:
-        """Index of the calendar year with most cases: the trend is zero there (best-identified level)."""
-        counts = self.case_counts_by_period.reindex(self.periods, fill_value=0)
-        return int(np.argmax(counts.to_numpy()))
+    def period_weights(self) -> np.ndarray:
+        """Share of cases in each calendar year: the trend is zero on this average, where it is best identified."""
+        counts = self.case_counts_by_period.reindex(self.periods, fill_value=0).to_numpy(dtype=float)
+        return counts / counts.sum()
 
     def force_index(self, table: pd.DataFrame) -> np.ndarray:
         return pd.Categorical(table["force"], categories=self.forces).codes.astype(np.int64)
 
     def period_index(self, table: pd.DataFrame) -> np.ndarray:
         return (table["period"].to_numpy() - self.periods[0]).astype(np.int64)
+
+
+def _design(table: pd.DataFrame, spec: CellSpec) -> np.ndarray:
+    """Dummy columns of the banded covariates (first band, `male` and `separated` are the references)."""
+    age = table["age_band"].to_numpy()
+    prior = table["prior_band"].to_numpy()
+    columns = [age == label for label in spec.age_labels[1:]]
+    columns += [prior == label for label in spec.prior_labels[1:]]
+    columns += [table["sex"].to_numpy() == "female", table["together"].to_numpy().astype(bool)]
+    return np.column_stack(columns).astype(float) if len(table) else np.zeros((0, len(spec.covariates)))
 
 
 def _banded(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
@@ -186,6 +194,7 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
         .reset_index()
     )
     periods = list(range(int(keys["period"].min()), int(keys["period"].max()) + 1))
+    covariate_centre = _design(keys, spec).mean(axis=0)
     case_counts = (
         pd.DataFrame({"force": keys["force"], "arm": np.where(keys["cara"] == 1, "cara", "comparison"),
                       "event": cases["any_reoffence"].astype(bool).to_numpy()})
@@ -202,6 +211,8 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
         spec=spec,
         case_counts=case_counts,
         case_counts_by_period=keys["period"].value_counts(),
+        covariate_centre=covariate_centre,
+        force_mean_period=keys.groupby("force")["period"].mean().sort_index().to_numpy(dtype=float),
     )
 
 
@@ -222,4 +233,4 @@ def row_level_cells(cases: pd.DataFrame, spec: CellSpec) -> Cells:
     for j, label in enumerate(spec.interval_labels):
         rows[f"days_{label}"] = observed[:, j]
     empty_hazard = cells.hazard.iloc[0:0]
-    return Cells(empty_hazard, rows, cells.standard, cells.forces, cells.periods, spec, cells.case_counts, cells.case_counts_by_period)
+    return dataclasses.replace(cells, hazard=empty_hazard, binomial=rows)
