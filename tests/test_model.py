@@ -90,10 +90,14 @@ def known_effect_fit(request):
 @pytest.mark.slow
 def test_known_large_effect_is_recovered(known_effect_fit):
     _, _, idata = known_effect_fit
-    draws = stacked_draws([idata], ["mu_log_hr", "risk_difference_per100", "risk_ratio", "risk_ratio_force"])
+    draws = stacked_draws([idata], ["mu_log_hr", "risk_difference_per100", "risk_ratio", "risk_ratio_force",
+                                    "hazard_ratio_att", "rmst_difference_days"])
     table = estimand_table(draws, gate_passed=True).set_index(["estimand", "scope", "level"])
     rd = table.loc[("risk_difference_per100", "pooled", "")]
     assert rd["q95"] < 0 and rd["prob_reduction"] > 0.95
+    # Time to first reoffence from the same fit: fewer hazards, so more reoffence-free days within the year.
+    assert table.loc[("hazard_ratio_att", "pooled", ""), "q95"] < 1
+    assert 0 < table.loc[("rmst_difference_days", "pooled", ""), "q05"] < 365
     log_hr = table.loc[("log_hr", "pooled", "")]
     assert log_hr["q05"] < -0.7 < log_hr["q95"]
     assert table.loc[("risk_ratio", "force", "charlie"), "q95"] < 1  # the flag-only force is informed

@@ -33,6 +33,14 @@ ESTIMANDS = [
     ("risk_ratio", "new_force", "new_force_risk_ratio", 1.0),
     ("odds_ratio", "new_force", "new_force_odds_ratio", 1.0),
     ("log_hr", "new_force", "new_force_log_hr", 0.0),
+    # Time to first reoffence, from the same hazard fit: ATT-averaged hazard ratio, reoffence-free days gained.
+    ("log_hr_att", "pooled", "log_hr_att", 0.0),
+    ("hazard_ratio_att", "pooled", "hazard_ratio_att", 1.0),
+    ("log_hr_att", "force", "log_hr_att_force", 0.0),
+    ("hazard_ratio_att", "force", "hazard_ratio_att_force", 1.0),
+    ("rmst_difference_days", "pooled", "rmst_difference_days", None),
+    ("rmst_difference_days", "force", "rmst_difference_days_force", None),
+    ("rmst_difference_days", "relationship", "rmst_difference_days_relationship", None),
 ]
 ESTIMAND_VARIABLES = list(dict.fromkeys(variable for _, _, variable, _ in ESTIMANDS))
 MEANINGFUL_REDUCTION_RR = 0.9
@@ -66,14 +74,15 @@ def _summary_row(estimand, scope, level, values, null):
     }
 
 
-def estimand_table(draws: xr.Dataset, gate_passed: bool) -> pd.DataFrame:
+def estimand_table(draws: xr.Dataset, gate_passed: bool, estimands: list[tuple] | None = None) -> pd.DataFrame:
     """Contract table `estimand, scope, level, mean, sd, q05, q50, q95, prob_reduction, gate_passed`.
 
+    `estimands`: (estimand, scope, variable, null) rows to report (default ESTIMANDS, the primary outcome's).
     `level` is empty for pooled and new-force rows. Adds the two policy probabilities as rows (value in `mean`): Pr(any reduction) on the risk difference
     and Pr(risk reduced by at least 10%), i.e. Pr(risk ratio <= 0.9).
     """
     rows = []
-    for estimand, scope, variable, null in ESTIMANDS:
+    for estimand, scope, variable, null in ESTIMANDS if estimands is None else estimands:
         if variable not in draws:
             continue
         values = draws[variable]

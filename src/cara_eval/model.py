@@ -37,6 +37,7 @@ term, weighted by its CARA case count; they are Deterministics so every fit and 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -59,12 +60,17 @@ HYPERPARAMETERS = [
 
 
 def prior(name: str, priors: dict, dims=None):
-    """One prior from config: `normal` (mu, sigma) or `half_normal` (sigma)."""
+    """One prior from config: `normal` (mu, sigma), `half_normal` (sigma), `half_cauchy` (sigma) or
+    `exponential` (sigma = its mean): the last two are the sensitivity analyses' alternatives for tau."""
     spec = priors[name]
     if spec["dist"] == "normal":
         return pm.Normal(name, mu=spec.get("mu", 0.0), sigma=spec["sigma"], dims=dims)
     if spec["dist"] == "half_normal":
         return pm.HalfNormal(name, sigma=spec["sigma"], dims=dims)
+    if spec["dist"] == "half_cauchy":
+        return pm.HalfCauchy(name, beta=spec["sigma"], dims=dims)
+    if spec["dist"] == "exponential":
+        return pm.Exponential(name, scale=spec["sigma"], dims=dims)
     raise ValueError(f"prior '{name}': unknown dist {spec['dist']!r}")
 
 
@@ -76,7 +82,7 @@ def varying(name: str, mean, sd, dims: str, centred: bool):
     return pm.Deterministic(name, mean + sd * offset, dims=dims)
 
 
-def _block_data(prefix: str, table: pd.DataFrame, cells: Cells, dim: str) -> dict:
+def block_data(prefix: str, table: pd.DataFrame, cells: Cells, dim: str) -> dict:
     """pm.Data containers of one cell table, so one graph serves every imputation."""
     return {
         "force": pm.Data(f"{prefix}_force", cells.force_index(table), dims=dim),
@@ -90,18 +96,13 @@ def _odds_ratio(risk1, risk0):
     return (risk1 / (1 - risk1)) / (risk0 / (1 - risk0))
 
 
-def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial") -> pm.Model:
-    """PyMC model of tidy cells; `pooling="none"` gives independent wide force effects (forest no-pooling).
+POOLING = ("partial", "none", "complete")
 
-    `centred` (config `model.centred`) chooses the parameterisation of the force intercepts, the force
-    effects and the trend's random-walk steps: centred where the data dominate the prior, else non-centred.
-    """
-    centred = {"intercepts": False, "effects": False, "trend": False, **(centred or {})}
-    if pooling not in {"partial", "none"}:
-        raise ValueError(f"pooling must be 'partial' or 'none', not {pooling!r}")
+
+def model_coords(cells: Cells) -> dict:
+    """Named coordinates shared by every outcome's model."""
     spec = cells.spec
-    years = np.asarray(cells.periods, dtype=float)
-    coords = {
+    return {
         "force": cells.forces,
         "period": cells.periods,
         "period_step": cells.periods[1:],
@@ -111,6 +112,97 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
         "relationship": RELATIONSHIPS,
         "standard_cell": np.arange(len(cells.standard)),
     }
+
+
+@dataclass
+class ForceStructure:
+    """The terms every outcome model shares: force levels and CARA effects, shared trend, case mix."""
+
+    force_intercept: pt.TensorVariable
+    force_log_hr: pt.TensorVariable
+    together_shift: pt.TensorVariable
+    trend: pt.TensorVariable
+    force_slope: pt.TensorVariable
+    beta: pt.TensorVariable
+    years: pt.TensorVariable
+    force_mean_year: pt.TensorVariable
+
+    def log_rate_untreated(self, block: dict):
+        """Log rate of a cell without CARA (before the outcome's own baseline shape)."""
+        return (
+            self.force_intercept[block["force"]]
+            + self.trend[block["period"]]
+            + self.force_slope[block["force"]] * (self.years[block["period"]] - self.force_mean_year[block["force"]])
+            + (block["x"] * self.beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
+        )
+
+    def cara_log_effect(self, block: dict, force_effect=None):
+        """Log rate ratio of CARA in a cell: the force's effect (or a given one) plus the together shift."""
+        effect = self.force_log_hr[block["force"]] if force_effect is None else force_effect
+        return effect + self.together_shift * block["together"]
+
+
+def force_structure(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial",
+                    prefix: str = "") -> ForceStructure:
+    """Declare the shared terms inside the current pm.Model (call under `with pm.Model(coords=...)`).
+
+    pooling: `partial` (force intercepts and CARA effects from hierarchies), `none` (independent wide force
+    intercepts and effects: the forest plot's twin), `complete` (one CARA effect for every force, tau = 0;
+    intercepts still partially pooled). `centred` (config `model.centred`) chooses the parameterisation of
+    the force intercepts, the force effects and the trend's random-walk steps: centred where the data
+    dominate the prior, else non-centred. `prefix` names the variables of a second outcome's terms.
+    """
+    centred = {"intercepts": False, "effects": False, "trend": False, **(centred or {})}
+    if pooling not in POOLING:
+        raise ValueError(f"pooling must be one of {POOLING}, not {pooling!r}")
+    beta = prior(f"{prefix}beta", _renamed(priors, prefix, "beta"), dims="covariate")
+    together_shift = prior(f"{prefix}together_log_hr_shift", _renamed(priors, prefix, "together_log_hr_shift"))
+    trend_sd = prior(f"{prefix}trend_sd", _renamed(priors, prefix, "trend_sd"))
+    if centred["trend"]:
+        trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
+    else:
+        trend_steps = trend_sd * pm.Normal(f"{prefix}trend_step_z", 0.0, 1.0, dims="period_step")
+    level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
+    trend = pm.Deterministic(
+        f"{prefix}trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period"
+    )
+    # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
+    force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
+    if pooling == "none":
+        force_intercept = prior(f"{prefix}no_pooling_force_intercept", _renamed(priors, prefix, "no_pooling_force_intercept"), dims="force")
+        force_log_hr = prior(f"{prefix}no_pooling_force_log_hr", _renamed(priors, prefix, "no_pooling_force_log_hr"), dims="force")
+    else:
+        intercept_sd = prior(f"{prefix}force_intercept_sd", _renamed(priors, prefix, "force_intercept_sd"))
+        intercept_mean = prior(f"{prefix}intercept_mean", _renamed(priors, prefix, "intercept_mean"))
+        force_intercept = varying(f"{prefix}force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
+        mu = prior(f"{prefix}mu_log_hr", _renamed(priors, prefix, "mu_log_hr"))
+        if pooling == "complete":
+            force_log_hr = pm.Deterministic(f"{prefix}force_log_hr", mu * pt.ones(len(cells.forces)), dims="force")
+        else:
+            tau = prior(f"{prefix}tau", _renamed(priors, prefix, "tau"))
+            force_log_hr = varying(f"{prefix}force_log_hr", mu, tau, "force", centred["effects"])
+        pm.Deterministic(f"{prefix}hazard_ratio", pt.exp(mu))
+    return ForceStructure(
+        force_intercept=force_intercept,
+        force_log_hr=force_log_hr,
+        together_shift=together_shift,
+        trend=trend,
+        force_slope=force_slope,
+        beta=beta,
+        years=pt.as_tensor(np.asarray(cells.periods, dtype=float)),
+        force_mean_year=pt.as_tensor(cells.force_mean_period),
+    )
+
+
+def _renamed(priors: dict, prefix: str, name: str) -> dict:
+    """Priors keyed by the prefixed variable name, falling back to the primary model's prior."""
+    return {f"{prefix}{name}": priors.get(f"{prefix}{name}", priors[name])}
+
+
+def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial") -> pm.Model:
+    """PyMC model of tidy cells (any_reoffence): see the module docstring and `force_structure`."""
+    spec = cells.spec
+    coords = model_coords(cells)
     if len(cells.hazard):
         coords["hazard_cell"] = np.arange(len(cells.hazard))
     if len(cells.binomial):
@@ -121,46 +213,13 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
         log_ratios = pt.concatenate([pt.zeros(1), interval_log_ratio])
         interval_weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
         interval_shape = log_ratios - pt.dot(interval_weights, log_ratios)
-        beta = prior("beta", priors, dims="covariate")
-        together_shift = prior("together_log_hr_shift", priors)
-        trend_sd = prior("trend_sd", priors)
-        if centred["trend"]:
-            trend_steps = pm.Normal("trend_step", 0.0, trend_sd, dims="period_step")
-        else:
-            trend_steps = trend_sd * pm.Normal("trend_step_z", 0.0, 1.0, dims="period_step")
-        level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
-        trend = pm.Deterministic("trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period")
-        # Deviations from the shared trend sum to zero, so they cannot trade a common slope with trend_t.
-        force_slope = pm.ZeroSumNormal("force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
-        if pooling == "partial":
-            intercept_sd = prior("force_intercept_sd", priors)
-            intercept_mean = prior("intercept_mean", priors)
-            force_intercept = varying("force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
-            mu = prior("mu_log_hr", priors)
-            tau = prior("tau", priors)
-            force_log_hr = varying("force_log_hr", mu, tau, "force", centred["effects"])
-            pm.Deterministic("hazard_ratio", pt.exp(mu))
-        else:
-            force_intercept = prior("no_pooling_force_intercept", priors, dims="force")
-            force_log_hr = prior("no_pooling_force_log_hr", priors, dims="force")
+        terms = force_structure(cells, priors, centred, pooling)
         baseline_hazard = pt.exp(interval_shape)
-        years_t = pt.as_tensor(years)
-        force_mean_year = pt.as_tensor(cells.force_mean_period)
-
-        def log_hazard_untreated(block):
-            return (
-                force_intercept[block["force"]]
-                + trend[block["period"]]
-                + force_slope[block["force"]] * (years_t[block["period"]] - force_mean_year[block["force"]])
-                + (block["x"] * beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
-            )
-
-        def cara_log_hr(block, force_effect):
-            return force_effect + together_shift * block["together"]
+        log_hazard_untreated = terms.log_rate_untreated
 
         if len(cells.hazard):
             table = cells.hazard
-            block = _block_data("hazard", table, cells, "hazard_cell")
+            block = block_data("hazard", table, cells, "hazard_cell")
             cara = pm.Data("hazard_cara", table["cara"].to_numpy().astype(float), dims="hazard_cell")
             interval = pm.Data(
                 "hazard_interval",
@@ -170,7 +229,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
             log_exposure = pm.Data("hazard_log_exposure", np.log(table["exposure"].to_numpy()), dims="hazard_cell")
             eta = (
                 log_hazard_untreated(block)
-                + cara * cara_log_hr(block, force_log_hr[block["force"]])
+                + cara * terms.cara_log_effect(block)
                 + interval_shape[interval]
                 + log_exposure
             )
@@ -178,7 +237,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
 
         if len(cells.binomial):
             table = cells.binomial
-            block = _block_data("binomial", table, cells, "binomial_cell")
+            block = block_data("binomial", table, cells, "binomial_cell")
             cara = pm.Data("binomial_cara", table["cara"].to_numpy().astype(float), dims="binomial_cell")
             days = pm.Data(
                 "binomial_days",
@@ -186,7 +245,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
                 dims=("binomial_cell", "interval"),
             )
             n = pm.Data("binomial_n", table["n"].to_numpy(), dims="binomial_cell")
-            eta = log_hazard_untreated(block) + cara * cara_log_hr(block, force_log_hr[block["force"]])
+            eta = log_hazard_untreated(block) + cara * terms.cara_log_effect(block)
             cumulative_hazard = pt.exp(eta) * (days * baseline_hazard).sum(axis=1)
             # logit(1 - exp(-H)) = log(1 - exp(-H)) + H: finite for any H, so no start point gives -inf.
             pm.Binomial(
@@ -199,29 +258,36 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
 
         # ATT standardisation over the CARA cases' own cells.
         table = cells.standard
-        block = _block_data("standard", table, cells, "standard_cell")
+        block = block_data("standard", table, cells, "standard_cell")
         weight = pm.Data("standard_n_cara", table["n_cara"].to_numpy().astype(float), dims="standard_cell")
         by_force = np.eye(len(cells.forces))[cells.force_index(table)]
         by_relationship = np.eye(2)[table["together"].to_numpy().astype(int)]
         year_hazard = pt.exp(log_hazard_untreated(block)) * pt.dot(pt.as_tensor(spec.interval_lengths), baseline_hazard)
         risk_without = -pt.expm1(-year_hazard)
 
+        lengths = pt.as_tensor(spec.interval_lengths)
+        interval_hazard = pt.exp(log_hazard_untreated(block))[:, None] * baseline_hazard[None, :]
+        groupings = [(None, "", None), (by_force, "_force", "force"), (by_relationship, "_relationship", "relationship")]
+
+        def weighted_mean(values, groups):
+            """ATT average of a per-cell quantity over all CARA cases (groups None) or per group."""
+            if groups is None:
+                return pt.sum(weight * values) / pt.sum(weight)
+            return pt.dot(weight * values, groups) / pt.maximum(pt.dot(weight, groups), 1.0)
+
+        def restricted_mean_days(hazard):
+            """Expected reoffence-free days within the window, from piecewise-constant hazards per day."""
+            per_interval = hazard * lengths[None, :]
+            survival_at_start = pt.exp(-(pt.cumsum(per_interval, axis=1) - per_interval))
+            return pt.sum(survival_at_start * -pt.expm1(-per_interval) / hazard, axis=1)
+
         def standardise(prefix, log_hr, per_force):
             """Risk difference, ratio and odds ratio of CARA vs no CARA, pooled and by group."""
             risk_with = -pt.expm1(-year_hazard * pt.exp(log_hr))
-            for groups, group_suffix, group_dims in [
-                (None, "", None),
-                (by_force, "_force", "force"),
-                (by_relationship, "_relationship", "relationship"),
-            ]:
+            for groups, group_suffix, group_dims in groupings:
                 if groups is by_force and not per_force:
                     continue
-                if groups is None:
-                    total = pt.sum(weight)
-                    r1, r0 = pt.sum(weight * risk_with) / total, pt.sum(weight * risk_without) / total
-                else:
-                    total = pt.maximum(pt.dot(weight, groups), 1.0)
-                    r1, r0 = pt.dot(weight * risk_with, groups) / total, pt.dot(weight * risk_without, groups) / total
+                r1, r0 = weighted_mean(risk_with, groups), weighted_mean(risk_without, groups)
                 name = f"{prefix}{{}}{group_suffix}"
                 pm.Deterministic(name.format("risk_difference_per100"), 100 * (r1 - r0), dims=group_dims)
                 pm.Deterministic(name.format("risk_ratio"), r1 / r0, dims=group_dims)
@@ -230,11 +296,24 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
                     pm.Deterministic("risk_cara", r1)
                     pm.Deterministic("risk_without_cara", r0)
 
-        standardise("", cara_log_hr(block, force_log_hr[block["force"]]), per_force=True)
+        def time_to_first(log_hr):
+            """Time-to-first-reoffence estimands of the same fit: the CARA cases' average log hazard ratio and
+            the change in reoffence-free days within the window (restricted mean survival time)."""
+            days_gained = restricted_mean_days(interval_hazard * pt.exp(log_hr)[:, None]) - restricted_mean_days(
+                interval_hazard
+            )
+            for groups, group_suffix, group_dims in groupings:
+                if groups is not by_relationship:
+                    average = pm.Deterministic(f"log_hr_att{group_suffix}", weighted_mean(log_hr, groups), dims=group_dims)
+                    pm.Deterministic(f"hazard_ratio_att{group_suffix}", pt.exp(average), dims=group_dims)
+                pm.Deterministic(f"rmst_difference_days{group_suffix}", weighted_mean(days_gained, groups), dims=group_dims)
+
+        standardise("", terms.cara_log_effect(block), per_force=True)
+        time_to_first(terms.cara_log_effect(block))
         if pooling == "partial":
             new_force_z = pm.Normal("new_force_z", 0.0, 1.0)
-            new_force_log_hr = pm.Deterministic("new_force_log_hr", mu + tau * new_force_z)
-            standardise("new_force_", cara_log_hr(block, new_force_log_hr), per_force=False)
+            new_force_log_hr = pm.Deterministic("new_force_log_hr", model["mu_log_hr"] + model["tau"] * new_force_z)
+            standardise("new_force_", terms.cara_log_effect(block, new_force_log_hr), per_force=False)
     return model
 
 
