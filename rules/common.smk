@@ -57,8 +57,11 @@ def get_imputation_datasets():
 include: "functions/ingest.smk"
 include: "functions/impute.smk"
 include: "functions/model.smk"
+include: "functions/outcomes.smk"
 include: "functions/crosscheck.smk"
 include: "functions/costbenefit.smk"
+include: "functions/sensitivity.smk"
+include: "functions/calibration.smk"
 include: "functions/provenance.smk"
 include: "functions/report.smk"
 
@@ -72,8 +75,10 @@ def get_final_output():
         "results/quality/case_mix.csv",
         *get_impute_outputs(),
         *get_model_outputs(),
+        *get_secondary_outcome_outputs(),
         *get_crosscheck_outputs(),
         *get_costbenefit_outputs(),
+        *get_sensitivity_outputs(),
         "results/provenance/run.json",
         "results/report/cara_report.html",
         "results/report/cara_report.pdf",

@@ -25,6 +25,8 @@ ESTIMANDS = pd.DataFrame(
         ("risk_difference_per100", "relationship", "together", -6.1, 2.0, -9.4, -6.1, -2.8, 0.998, True),
         ("risk_difference_per100", "relationship", "separated", -2.2, 2.1, -5.7, -2.2, 1.3, 0.84, True),
         ("pr_reduction_ge_10pct", "pooled", "", 0.62, None, None, None, None, None, True),
+        ("hazard_ratio_att", "pooled", "", 0.84, 0.06, 0.75, 0.84, 0.94, 0.99, True),
+        ("rmst_difference_days", "pooled", "", 7.9, 3.0, 3.1, 7.9, 12.8, None, True),
     ],
     columns=["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction", "gate_passed"],
 )
@@ -126,6 +128,8 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     forest += [("all", "pooled", -4.3, -7.1, -1.6, 430), ("new", "new_force", -4.0, -9.4, 1.2, 0)]
     save("forest", "model/any_reoffence/pooled/forest.csv",
          pd.DataFrame(forest, columns=["force", "method", "mean", "q05", "q95", "n_cases"]))
+    _save_crosscheck_and_costbenefit(save)
+    _save_sensitivity(save)
     gates = []
     for dataset, passed in (("imp1", True), ("imp2", False)):
         path = root / f"model/any_reoffence/{dataset}/gate.csv"
@@ -158,3 +162,63 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
         "report": {"primary_outcome": "any_reoffence", "disclosure_threshold": 10, "renderer": "fallback"},
         "previous": {},
     }
+
+
+def _save_crosscheck_and_costbenefit(save) -> None:
+    """Cross-check estimates and balance in the contract layout; cost-benefit tables from the stage's own functions."""
+    import numpy as np
+
+    from cara_eval import costbenefit
+
+    note = "force fixed effects, linear calendar year, covariates"
+    rows = [("logit_glm", "pooled", "", "odds_ratio", 0.79, 0.70, 0.89, 0.004, note),
+            ("logit_glm", "pooled", "", "risk_difference_per100", -4.6, -6.9, -2.3, 0.004, note),
+            ("lpm_cluster_robust", "pooled", "", "risk_difference_per100", -4.4, -6.1, -2.7, 0.01, note),
+            ("lpm_wild_cluster_bootstrap", "pooled", "", "risk_difference_per100", -4.4, -8.8, 0.9, 0.25, note),
+            ("poisson_glm", "pooled", "", "rate_ratio", 0.81, 0.72, 0.91, 0.006, note),
+            ("propensity_att", "pooled", "", "risk_difference_per100", -9.8, -12.0, -7.5, 0.0, "case mix only")]
+    for force, rd_alone in zip(FORCES, [-7.5, 2.4, -6.1]):
+        rows += [("logit_glm", "force", force, "risk_difference_per100", rd_alone, rd_alone - 4, rd_alone + 4, 0.1, ""),
+                 ("propensity_att", "force", force, "risk_difference_per100", rd_alone - 3, rd_alone - 6, rd_alone, 0.05, ""),
+                 ("its_segmented", "force", force, "level_change_per100", rd_alone, rd_alone - 5, rd_alone + 5, 0.2,
+                  "40 months before, 30 after the CARA start 2019-04; WLS by cases per month"),
+                 ("its_segmented", "force", force, "slope_change_per100_per_month", 0.05, -0.2, 0.3, 0.7,
+                  "40 months before, 30 after the CARA start 2019-04; WLS by cases per month")]
+    save("crosscheck_estimates", "crosscheck/estimates.csv", pd.DataFrame(
+        rows, columns=["method", "scope", "force", "estimand", "estimate", "ci_low", "ci_high", "p_value", "note"]))
+    save("crosscheck_balance", "crosscheck/balance.csv", pd.DataFrame(
+        [(f, "age", "", 36.0, 33.0, 35.8, 0.31, 0.02) for f in FORCES]
+        + [(f, "sex", "male", 0.80, 0.84, 0.81, -0.12, -0.03) for f in FORCES],
+        columns=["force", "covariate", "level", "cara_mean", "comparison_mean_before", "comparison_mean_after",
+                 "smd_before", "smd_after"]))
+
+    rng = np.random.default_rng(1)
+    draws = [pd.DataFrame({"draw": range(400), "scope": "pooled", "force": None, "rd_per100": rng.normal(-4.3, 1.6, 400),
+                           "n_cara": 187})]
+    draws += [pd.DataFrame({"draw": range(400), "scope": "force", "force": f, "rd_per100": rng.normal(mean, 2.0, 400),
+                            "n_cara": n}) for f, mean, n in zip(FORCES, [-5.2, -1.0, -4.4], [120, 7, 60])]
+    draws = pd.concat(draws, ignore_index=True)
+    unit_costs = {"cara_per_participant": {"value": 500, "source": "placeholder", "illustrative": True},
+                  "da_offence": {"value": 34015, "source": "Home Office 2019", "illustrative": True}}
+    save("costbenefit_summary", "costbenefit/summary.csv", costbenefit.summarise(draws, 500, 34015))
+    save("costbenefit_ceac", "costbenefit/ceac.csv",
+         costbenefit.acceptability_curve(draws, 500, np.arange(0, 60001, 1000)))
+    save("costbenefit_unit_costs", "costbenefit/unit_costs.csv", costbenefit.unit_cost_table(unit_costs))
+
+
+def _save_sensitivity(save) -> None:
+    """The default sensitivity set (complete cases, MNAR grid) in the contract layout."""
+    variants = [("multiple_imputation", -4.3, True), ("complete_case", -4.0, True), ("mnar_delta_0", -4.3, True),
+                ("mnar_delta_1", -4.1, False)]
+    rows = []
+    for variant, mean, passed in variants:
+        rows += [("missing_data", variant, "risk_difference_per100", mean, mean - 2.8, mean + 2.7, 0.99, passed, ""),
+                 ("missing_data", variant, "tau", 0.14, 0.03, 0.3, None, passed, ""),
+                 ("missing_data", variant, "pr_any_reduction", 0.99, None, None, None, passed, "")]
+    save("sensitivity_summary", "sensitivity/summary.csv", pd.DataFrame(
+        rows, columns=["analysis", "variant", "estimand", "mean", "q05", "q95", "prob_reduction", "gate_passed", "note"]))
+    save("sensitivity_tipping_point", "sensitivity/tipping_point.csv", pd.DataFrame(
+        [("rd_q95_reaches_0", 0.0, "positive", None, -1.6, "0..1", 0.2, "not crossed within the grid"),
+         ("pr_any_reduction_crosses", 0.9, "positive", None, 0.99, "0..1", 0.2, "not crossed within the grid")],
+        columns=["criterion", "threshold", "side", "tipping_delta", "baseline_value", "grid", "max_shift_rd_mean",
+                 "note"]))

@@ -1,6 +1,7 @@
 """Decisions of the report stage (its get_* functions), kept apart from its rules."""
 
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -25,10 +26,28 @@ def get_report_inputs(wildcards):
         "data_specification": "results/spec/data_specification.csv",
         "estimands": f"results/model/{outcome}/pooled/estimands.csv",
         "forest": f"results/model/{outcome}/pooled/forest.csv",
+        **{f"outcome_{name}_estimands": f"results/outcomes/{name}/pooled/estimands.csv"
+           for name in config["secondary_outcomes"]["outcomes"]},
         "gates": [f"results/model/{outcome}/{dataset}/gate.csv" for dataset in get_imputation_datasets()],
+        "crosscheck_estimates": "results/crosscheck/estimates.csv",
+        "crosscheck_balance": "results/crosscheck/balance.csv",
+        "costbenefit_summary": "results/costbenefit/summary.csv",
+        "costbenefit_ceac": "results/costbenefit/ceac.csv",
+        "costbenefit_unit_costs": "results/costbenefit/unit_costs.csv",
         "provenance": "results/provenance/run.json",
         "sources": get_report_sources(),
+        **get_report_sensitivity_inputs(),
     }
+
+
+def get_report_sensitivity_inputs():
+    """The sensitivity summary (and MNAR tipping point) when the config asks for any sensitivity analysis."""
+    if not config["sensitivity"]["analyses"]:
+        return {}
+    inputs = {"sensitivity_summary": "results/sensitivity/summary.csv"}
+    if "missing_data" in config["sensitivity"]["analyses"]:
+        inputs["sensitivity_tipping_point"] = "results/sensitivity/tipping_point.csv"
+    return inputs
 
 
 def get_report_forces(wildcards):
@@ -41,6 +60,22 @@ def get_report_forces(wildcards):
 
 
 def get_report_config(wildcards):
-    """The config sections the methods section prints."""
-    shown = ("outcomes", "eligibility", "quality", "imputation", "model")
-    return {section: config[section] for section in shown if section in config}
+    """The config sections the report prints, and the last calibration run (see get_report_calibration_run)."""
+    shown = ("outcomes", "eligibility", "quality", "imputation", "model", "calibration")
+    return {
+        **{section: config[section] for section in shown if section in config},
+        "calibration_run": get_report_calibration_run(),
+    }
+
+
+def get_report_calibration_run():
+    """The last calibration run's coverage table, if any, as a path and checksum: a param, not an input.
+
+    Calibration is not part of the default run; as an input it would pull its replicate fits into every report
+    build (and rerun them whenever the model config changes). As a param the report shows whatever run exists,
+    and a new calibration run (new checksum) re-renders the report.
+    """
+    coverage = Path("results/calibration/coverage.csv")
+    if not coverage.is_file():
+        return {}
+    return {"coverage": str(coverage.resolve()), "sha256": hashlib.sha256(coverage.read_bytes()).hexdigest()}

@@ -110,7 +110,7 @@ def _design(table: pd.DataFrame, spec: CellSpec) -> np.ndarray:
     return np.column_stack(columns).astype(float) if len(table) else np.zeros((0, len(spec.covariates)))
 
 
-def _banded(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
+def banded(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
     """Case-level pattern keys; raises when a covariate is still missing (impute first)."""
     needed = ["age", "prior_da_incidents", "sex", "together_at_index"]
     missing = {c: int(cases[c].isna().sum()) for c in needed if cases[c].isna().any()}
@@ -154,7 +154,7 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
     """Aggregate canonical cases into hazard, binomial and standardisation cells."""
     if outcome != "any_reoffence":
         raise NotImplementedError(f"cells for outcome '{outcome}' are not defined yet")
-    keys = _banded(cases, spec)
+    keys = banded(cases, spec)
     flag = (cases["outcome_source"] == "flag").to_numpy()
     labels = spec.interval_labels
 
@@ -223,7 +223,7 @@ def row_level_cells(cases: pd.DataFrame, spec: CellSpec) -> Cells:
     same model; it exists to measure what coarsening buys.
     """
     cells = build_cells(cases, spec)
-    keys = _banded(cases, spec)
+    keys = banded(cases, spec)
     observed = interval_days(cases["followup_days"].to_numpy(dtype=float), spec)
     rows = keys.assign(
         followup_days=cases["followup_days"].astype(int).to_numpy(),

@@ -14,12 +14,15 @@ def gated_variables(idata: az.InferenceData) -> list[str]:
     return [v for v in HYPERPARAMETERS + ESTIMAND_VARIABLES if v in idata.posterior]
 
 
-def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict) -> pd.DataFrame:
+def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variables: list[str] | None = None) -> pd.DataFrame:
     """Per-parameter R-hat, bulk/tail ESS and the fit's divergences; `passed` applies the config thresholds.
+
+    `variables`: what to judge (default: the primary model's hyperparameters and estimands).
 
     A single chain has no R-hat (NaN), which fails the gate rather than passing it silently.
     """
-    summary = az.summary(idata, var_names=gated_variables(idata), kind="diagnostics")
+    names = gated_variables(idata) if variables is None else [v for v in variables if v in idata.posterior]
+    summary = az.summary(idata, var_names=names, kind="diagnostics")
     divergences = int(idata.sample_stats["diverging"].sum())
     table = pd.DataFrame(
         {

@@ -194,6 +194,15 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
     )
 
 
+def interval_shape(name: str, priors: dict, spec: CellSpec):
+    """Log hazard of each follow-up interval relative to the year, zero on the length-weighted average (so
+    the force intercepts do not trade with it); `name` falls back to the prior of `interval_log_ratio`."""
+    log_ratio = prior(name, {name: priors.get(name, priors["interval_log_ratio"])}, dims="later_interval")
+    log_ratios = pt.concatenate([pt.zeros(1), log_ratio])
+    weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
+    return log_ratios - pt.dot(weights, log_ratios)
+
+
 def _renamed(priors: dict, prefix: str, name: str) -> dict:
     """Priors keyed by the prefixed variable name, falling back to the primary model's prior."""
     return {f"{prefix}{name}": priors.get(f"{prefix}{name}", priors[name])}
@@ -209,12 +218,9 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
         coords["binomial_cell"] = np.arange(len(cells.binomial))
 
     with pm.Model(coords=coords) as model:
-        interval_log_ratio = prior("interval_log_ratio", priors, dims="later_interval")
-        log_ratios = pt.concatenate([pt.zeros(1), interval_log_ratio])
-        interval_weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
-        interval_shape = log_ratios - pt.dot(interval_weights, log_ratios)
         terms = force_structure(cells, priors, centred, pooling)
-        baseline_hazard = pt.exp(interval_shape)
+        shape = interval_shape("interval_log_ratio", priors, spec)
+        baseline_hazard = pt.exp(shape)
         log_hazard_untreated = terms.log_rate_untreated
 
         if len(cells.hazard):
@@ -230,7 +236,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
             eta = (
                 log_hazard_untreated(block)
                 + cara * terms.cara_log_effect(block)
-                + interval_shape[interval]
+                + shape[interval]
                 + log_exposure
             )
             pm.Poisson("events", mu=pt.exp(eta), observed=table["events"].to_numpy(), dims="hazard_cell")

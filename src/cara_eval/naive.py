@@ -14,6 +14,8 @@ import pandas as pd
 CHECKED_ESTIMANDS = {
     "any_reoffence": {name: name for name in ("risk_difference_per100", "risk_ratio", "odds_ratio")},
     "time_to_first": {"log_hr": "log_hr_att", "hazard_ratio": "hazard_ratio_att"},
+    "reoffence_count": {name: name for name in ("rate_ratio", "log_rate_ratio", "difference_per100")},
+    "harm": {name: name for name in ("ratio", "difference_per100")},
 }
 
 
@@ -36,11 +38,12 @@ def naive_before_after(cases: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def truth_check(estimands: pd.DataFrame, naive: pd.DataFrame, truth: dict, outcome: str) -> pd.DataFrame:
+def truth_check(estimands: pd.DataFrame, naive: pd.DataFrame | None, truth: dict, outcome: str) -> pd.DataFrame:
     """Model estimate (90% interval) and naive estimate beside the synthetic truth, with bias and coverage.
 
     Columns: estimand, scope, level, method, truth, estimate, q05, q95, covered, bias; `outcome` is a key of
-    CHECKED_ESTIMANDS (time_to_first is checked on the any_reoffence fit's estimands).
+    CHECKED_ESTIMANDS (time_to_first is checked on the any_reoffence fit's estimands); `naive` None: no
+    naive before/after rows (it is defined for the 12-month risk only).
     """
     checked = CHECKED_ESTIMANDS[outcome]
     truths = truth["outcomes"][outcome]
@@ -60,7 +63,7 @@ def truth_check(estimands: pd.DataFrame, naive: pd.DataFrame, truth: dict, outco
                          "truth": true_value, "estimate": row["mean"], "q05": row["q05"], "q95": row["q95"],
                          "covered": bool(row["q05"] <= true_value <= row["q95"]),
                          "bias": row["mean"] - true_value})
-            if estimand == "risk_difference_per100":
+            if estimand == "risk_difference_per100" and naive is not None:
                 crude = naive[(naive["scope"] == scope) & (naive["level"] == level)]
                 if len(crude):
                     estimate = float(crude["estimate"].iloc[0])

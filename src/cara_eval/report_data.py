@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
@@ -31,7 +32,26 @@ CONTRACT_COLUMNS = {
     "data_specification": ["field", "dtype", "allowed_values", "meaning", "forces_supplying"],
     "estimands": ["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction", "gate_passed"],
     "forest": ["force", "method", "mean", "q05", "q95", "n_cases"],
+    # Secondary outcomes (cara_eval.outcome_models): present only for the outcomes switched on in config.
+    **{f"outcome_{name}_estimands": ["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction",
+                                     "gate_passed"] for name in ("reoffence_count", "harm")},
     "gate": ["dataset", "parameter", "r_hat", "ess_bulk", "ess_tail", "divergences", "passed"],
+    "crosscheck_estimates": ["method", "scope", "force", "estimand", "estimate", "ci_low", "ci_high", "p_value", "note"],
+    "crosscheck_balance": ["force", "covariate", "level", "cara_mean", "comparison_mean_before",
+                           "comparison_mean_after", "smd_before", "smd_after"],
+    "costbenefit_summary": ["scope", "force", "n_cara", "rd_per100_mean", "rd_per100_q05", "rd_per100_q95",
+                            "nmb_per_participant_mean", "nmb_per_participant_q05", "nmb_per_participant_q95",
+                            "nmb_total_mean", "nmb_total_q05", "nmb_total_q95", "prob_nmb_positive", "bcr_median",
+                            "bcr_q05", "bcr_q95", "cost_per_reoffence_avoided", "cost_per_reoffence_avoided_q05",
+                            "cost_per_reoffence_avoided_q95", "cost_per_reoffence_avoided_reason"],
+    "costbenefit_ceac": ["scope", "force", "wtp_per_reoffence_avoided", "prob_cost_effective"],
+    "costbenefit_unit_costs": ["item", "value_gbp", "source", "illustrative"],
+    "calibration_coverage": ["method", "scope", "trend_shape", "n_replicates", "n_estimates", "coverage_50",
+                             "coverage_90", "mean_bias", "rmse", "mean_width_90", "seconds_per_replicate"],
+    "sensitivity_summary": ["analysis", "variant", "estimand", "mean", "q05", "q95", "prob_reduction", "gate_passed",
+                            "note"],
+    "sensitivity_tipping_point": ["criterion", "threshold", "side", "tipping_delta", "baseline_value", "grid",
+                                  "max_shift_rd_mean", "note"],
 }
 ALL_FORCES = "All forces"
 HEADLINE = "risk_difference_per100"
@@ -52,6 +72,13 @@ def show_figure(figure: Figure) -> None:
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=figure.dpi, bbox_inches="tight", metadata={"Software": None})
     display(Image(buffer.getvalue()))
+
+
+def show_image(png: bytes) -> None:
+    """Display PNG bytes made by a stage's own plotting function (one figure code path for results and report)."""
+    from IPython.display import Image, display
+
+    display(Image(png))
 
 
 def show_text(markdown: str) -> None:
@@ -239,6 +266,19 @@ def new_force_markdown(data: ReportData) -> str:
         f"A force that starts CARA can expect {per100(new['mean'])} reoffenders per 100 people cautioned "
         f"({per100_interval(new['q05'], new['q95'])}; 90% prediction interval). The chance that CARA reduces "
         f"reoffending in such a force is {sure_percent(new['prob_reduction'])}."
+    )
+
+
+def time_to_first_markdown(data: ReportData) -> str:
+    """Time to first reoffence, from the same hazard fit: hazard ratio and reoffence-free days gained."""
+    ratio = data.estimand("hazard_ratio_att", "pooled")
+    days = data.estimand("rmst_difference_days", "pooled")
+    return (
+        f"Among people given CARA, the rate of a first domestic-abuse reoffence was {ratio['mean']:.2f} times "
+        f"the rate expected without CARA (90% interval {ratio['q05']:.2f} to {ratio['q95']:.2f}; "
+        f"Pr(lower rate) {sure_percent(ratio['prob_reduction'])}). Over the first year that is "
+        f"{days['mean']:+.1f} reoffence-free days per person on average (90% interval {days['q05']:+.1f} to "
+        f"{days['q95']:+.1f}): the same model, read as time to the first reoffence rather than whether one happens."
     )
 
 
@@ -692,3 +732,509 @@ def _headline_moves(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
             "Change": (merged["mean"] - merged["mean_before"]).map(number("+.3g")),
         }
     )
+
+
+# 8. Cross-checks ------------------------------------------------------------------------------------------
+
+CROSSCHECK_METHODS = {
+    "bayes_hierarchical": ("Bayesian hierarchical model (partial pooling)", "posterior (credible interval)"),
+    "logit_glm": ("Logistic GLM, force fixed effects", "cluster-robust (CR1 by force, t(G-1))"),
+    "lpm_cluster_robust": ("Linear probability model, force fixed effects", "cluster-robust (CR1 by force, t(G-1))"),
+    "lpm_wild_cluster_bootstrap": ("Linear probability model, force fixed effects",
+                                   "wild cluster bootstrap-t (test inversion)"),
+    "poisson_glm": ("Poisson GLM of reoffence counts", "cluster-robust (CR1 by force)"),
+    "propensity_att": ("Propensity-weighted comparison (ATT)", "percentile bootstrap"),
+}
+RATIO_ESTIMANDS = ("odds_ratio", "rate_ratio", "risk_ratio")
+
+
+def _effect(value: float, estimand: str) -> str:
+    """Ratios to two decimals, differences per 100 signed to one, so one estimand reads alike in every table."""
+    if pd.isna(value):
+        return ""
+    if estimand in RATIO_ESTIMANDS:
+        return f"{value:.2f}"
+    return f"{round(value, 1) + 0.0:+.1f}"  # + 0.0: no "-0.0"
+
+
+def _interval(low: float, high: float, estimand: str) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{_effect(low, estimand)} to {_effect(high, estimand)}"
+
+
+def _p_value(p: float) -> str:
+    if pd.isna(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def crosscheck_rows(data: ReportData, method: str, scope: str, estimand: str) -> pd.DataFrame:
+    """Rows of the cross-check estimates table (docs/contracts.md); force rows sorted, force empty for pooled."""
+    table = data.table("crosscheck_estimates")
+    rows = table[table["method"].eq(method) & table["scope"].eq(scope) & table["estimand"].eq(estimand)]
+    return rows.assign(force=rows["force"].fillna("").astype(str)).sort_values("force")
+
+
+def crosscheck_pooled(data: ReportData, method: str, estimand: str = HEADLINE) -> pd.Series:
+    rows = crosscheck_rows(data, method, "pooled", estimand)
+    if rows.empty:
+        raise KeyError(f"crosscheck estimates.csv has no pooled row method={method!r}, estimand={estimand!r}.")
+    return rows.iloc[0]
+
+
+def crosscheck_pooled_table(data: ReportData) -> pd.DataFrame:
+    """The pooled frequentist estimates laid out as the Bayesian estimand table, the model's own row first."""
+    bayes = data.estimand(HEADLINE, "pooled")
+    rows = [("bayes_hierarchical", HEADLINE, bayes["mean"], bayes["q05"], bayes["q95"], np.nan)]
+    pooled = data.table("crosscheck_estimates")
+    pooled = pooled[pooled["scope"].eq("pooled") & pooled["method"].isin(CROSSCHECK_METHODS)]
+    rows += list(pooled[["method", "estimand", "estimate", "ci_low", "ci_high", "p_value"]].itertuples(index=False))
+    return pd.DataFrame(
+        {
+            "Method": [CROSSCHECK_METHODS[r[0]][0] for r in rows],
+            "Estimand": [r[1].replace("_", " ") for r in rows],
+            "Estimate": [_effect(r[2], r[1]) for r in rows],
+            "90% interval": [_interval(r[3], r[4], r[1]) for r in rows],
+            "Interval": [CROSSCHECK_METHODS[r[0]][1] for r in rows],
+            "p-value": [_p_value(r[5]) for r in rows],
+        }
+    )
+
+
+def crosscheck_markdown(data: ReportData) -> str:
+    """The pooled cross-check in words, and why the bootstrap interval is the one to trust with few forces."""
+    bayes = data.estimand(HEADLINE, "pooled")
+    logit = crosscheck_pooled(data, "logit_glm")
+    robust = crosscheck_pooled(data, "lpm_cluster_robust")
+    wild = crosscheck_pooled(data, "lpm_wild_cluster_bootstrap")
+    n_forces = data.table("row_accounting")["force"].nunique()
+    return (
+        f"The pooled logistic regression estimates a change of {_effect(logit['estimate'], HEADLINE)} reoffenders "
+        f"per 100 CARA cases (90% confidence interval {_interval(logit['ci_low'], logit['ci_high'], HEADLINE)}), "
+        f"beside the Bayesian model's {_effect(bayes['mean'], HEADLINE)} "
+        f"({_interval(bayes['q05'], bayes['q95'], HEADLINE)}). Cases within a force share its practice and its data, "
+        f"so errors are clustered by force; but cluster-robust errors assume many clusters, and with {n_forces} forces "
+        "they are too small and reject too often. The linear probability model, whose coefficient is the risk "
+        "difference itself, is therefore also given a wild cluster bootstrap interval: "
+        f"{_interval(robust['ci_low'], robust['ci_high'], HEADLINE)} cluster-robust against "
+        f"{_interval(wild['ci_low'], wild['ci_high'], HEADLINE)} bootstrapped."
+    )
+
+
+def _cell(mean: float, low: float, high: float, estimand: str = HEADLINE) -> str:
+    if pd.isna(mean):
+        return "not estimable"
+    return f"{_effect(mean, estimand)} ({_interval(low, high, estimand)})"
+
+
+def force_comparison_table(data: ReportData) -> pd.DataFrame:
+    """Per force, partial pooling beside the analyses that use that force alone (all per 100 CARA cases, 90%)."""
+    estimands = data.table("estimands")
+    pooled = estimands[estimands["estimand"].eq(HEADLINE) & estimands["scope"].eq("force")].set_index("level")
+    forest = data.table("forest")
+    alone = forest[forest["method"].eq("no_pooling")].set_index("force")
+    logit = crosscheck_rows(data, "logit_glm", "force", HEADLINE).set_index("force")
+    propensity = crosscheck_rows(data, "propensity_att", "force", HEADLINE).set_index("force")
+
+    def cells(table, mean, low, high):
+        return [_cell(*table.loc[f, [mean, low, high]]) if f in table.index else "not estimable" for f in pooled.index]
+
+    return pd.DataFrame(
+        {
+            "Force": [data.force_name(f) for f in pooled.index],
+            "Partial pooling": cells(pooled, "mean", "q05", "q95"),
+            "Bayesian, this force alone": cells(alone, "mean", "q05", "q95"),
+            "Logistic GLM, this force alone": cells(logit, "estimate", "ci_low", "ci_high"),
+            "Propensity-weighted (ATT)": cells(propensity, "estimate", "ci_low", "ci_high"),
+        }
+    )
+
+
+def force_disagreement_markdown(data: ReportData) -> str:
+    """How far the force-alone answers spread, against the partially pooled ones: the reason for pooling."""
+    logit = crosscheck_rows(data, "logit_glm", "force", HEADLINE).dropna(subset=["estimate"])
+    estimands = data.table("estimands")
+    pooled = estimands[estimands["estimand"].eq(HEADLINE) & estimands["scope"].eq("force")]
+    harmful = int((logit["estimate"] > 0).sum())
+    direction = (
+        f"{_forces(harmful)} {'points' if harmful == 1 else 'point'} to more reoffending and the others to less, as "
+        "in the economic strand's force-by-force analyses" if harmful else "all point to less reoffending"
+    )
+    return (
+        f"Analysed one at a time, the forces' logistic regressions range from {_effect(logit['estimate'].min(), HEADLINE)} "
+        f"to {_effect(logit['estimate'].max(), HEADLINE)} per 100 CARA cases: {direction}. The partially pooled "
+        f"estimates range from {_effect(pooled['mean'].min(), HEADLINE)} to {_effect(pooled['mean'].max(), HEADLINE)}. "
+        "They disagree with the force-alone analyses, and that is the point of pooling: a force with few cases, or "
+        "only historical controls, cannot tell its effect from noise on its own, so the hierarchical model draws each "
+        "force towards the national average in proportion to how little its own data say."
+    )
+
+
+def its_table(data: ReportData) -> pd.DataFrame:
+    """Segmented regression per force: the step and the change in slope at the CARA start, or why not estimable."""
+    level = crosscheck_rows(data, "its_segmented", "force", "level_change_per100").set_index("force")
+    slope = crosscheck_rows(data, "its_segmented", "force", "slope_change_per100_per_month").set_index("force")
+    return pd.DataFrame(
+        {
+            "Force": [data.force_name(f) for f in level.index],
+            "Step at CARA start, per 100 (90%)": [_cell(*level.loc[f, ["estimate", "ci_low", "ci_high"]])
+                                                  for f in level.index],
+            "Slope change, per 100 per month (90%)": [
+                _cell(*slope.loc[f, ["estimate", "ci_low", "ci_high"]]) if f in slope.index else "not estimable"
+                for f in level.index
+            ],
+            "Series": [str(note).split("; WLS")[0] for note in level["note"]],
+        }
+    )
+
+
+def balance_table(data: ReportData) -> pd.DataFrame:
+    """Case-mix balance per force before and after propensity weighting: worst |SMD| and levels above the limit."""
+    balance = data.table("crosscheck_balance")
+    limit = (data.config.get("quality") or {}).get("smd_threshold", 0.1)
+    rows = []
+    for force, group in balance.groupby("force", sort=True):
+        before, after = group["smd_before"].abs(), group["smd_after"].abs()
+        rows.append(
+            {
+                "Force": data.force_name(force),
+                "Covariate levels": str(len(group)),
+                "Largest |SMD| before": number(".2f")(before.max()),
+                "Largest |SMD| after": number(".2f")(after.max()),
+                f"Levels with |SMD| > {limit:g}, before": str(int((before > limit).sum())),
+                f"Levels with |SMD| > {limit:g}, after": str(int((after > limit).sum())),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def propensity_markdown(data: ReportData) -> str:
+    """What propensity weighting can and cannot do against historical controls, with the pooled numbers."""
+    propensity = crosscheck_pooled(data, "propensity_att")
+    bayes = data.estimand(HEADLINE, "pooled")
+    comparison = (
+        "further from zero than" if abs(propensity["estimate"]) > abs(bayes["mean"]) else "close to or nearer zero than"
+    )
+    return (
+        f"Weighted to the CARA cases' case mix within each force, the comparison gives "
+        f"{_effect(propensity['estimate'], HEADLINE)} per 100 CARA cases "
+        f"({_interval(propensity['ci_low'], propensity['ci_high'], HEADLINE)}), {comparison} the Bayesian model's "
+        f"{_effect(bayes['mean'], HEADLINE)}. Weighting balances the recorded characteristics (table below), but it "
+        "cannot remove the secular trend: where the comparison group is historical, every comparison case comes from "
+        "before CARA began, so any change over time in reoffending or in how it is recorded is credited to CARA. "
+        "The regression, time-series and Bayesian analyses adjust for calendar time; this one does not."
+    )
+
+
+# 9. Cost-benefit ------------------------------------------------------------------------------------------
+
+
+def _pounds(value: float) -> str:
+    return "" if pd.isna(value) else f"£{value:,.0f}"
+
+
+def _pounds_interval(low: float, high: float) -> str:
+    return f"{_pounds(low)} to {_pounds(high)}".replace("£-", "-£")
+
+
+def _money(value: float) -> str:
+    return _pounds(value).replace("£-", "-£")
+
+
+def costbenefit_table(data: ReportData) -> pd.DataFrame:
+    """Net monetary benefit, benefit-cost ratio and cost per reoffender avoided, pooled, per force, new force.
+
+    CARA case counts are the ones the cohort table publishes (same suppression); a total benefit would give a
+    hidden count away (total / per participant), so it is hidden with it.
+    """
+    summary = data.table("costbenefit_summary").copy()
+    summary["force"] = summary["force"].fillna("").astype(str)
+    shown_cara = cases_by_arm(data)["cara"]
+    hidden = suppressed_label(data.threshold)
+    labels, counts = [], []
+    for scope, force in zip(summary["scope"], summary["force"]):
+        if scope == "pooled":
+            labels.append(f"{ALL_FORCES} (pooled)")
+            counts.append(shown_cara.get(ALL_FORCES, NOT_RECORDED))
+        elif scope == "new_force":
+            labels.append("A new force (prediction)")
+            counts.append("")
+        else:
+            labels.append(data.force_name(force))
+            counts.append(shown_cara.get(force, NOT_RECORDED))
+    total = [
+        "suppressed" if count == hidden else ("" if pd.isna(mean) else f"{_money(mean)} ({_pounds_interval(lo, hi)})")
+        for count, mean, lo, hi in zip(counts, summary["nmb_total_mean"], summary["nmb_total_q05"],
+                                       summary["nmb_total_q95"])
+    ]
+    per_reoffence = [
+        f"{_money(value)} ({_pounds_interval(lo, hi)})" if pd.notna(value) else f"not reported: {reason.split(': ', 1)[-1]}"
+        for value, lo, hi, reason in zip(summary["cost_per_reoffence_avoided"], summary["cost_per_reoffence_avoided_q05"],
+                                         summary["cost_per_reoffence_avoided_q95"],
+                                         summary["cost_per_reoffence_avoided_reason"])
+    ]
+    return pd.DataFrame(
+        {
+            "Scope": labels,
+            count_label("CARA cases"): counts,
+            "Change per 100 (90%)": [_cell(m, lo, hi) for m, lo, hi in
+                                     zip(summary["rd_per100_mean"], summary["rd_per100_q05"], summary["rd_per100_q95"])],
+            "Net benefit per participant (90%)": [
+                f"{_money(m)} ({_pounds_interval(lo, hi)})" for m, lo, hi in
+                zip(summary["nmb_per_participant_mean"], summary["nmb_per_participant_q05"],
+                    summary["nmb_per_participant_q95"])],
+            "Net benefit, all participants (90%)": total,
+            "Pr(net benefit > 0)": summary["prob_nmb_positive"].map(sure_percent).to_numpy(),
+            "Benefit-cost ratio (90%)": [f"{m:.2f} ({lo:.2f} to {hi:.2f})" for m, lo, hi in
+                                         zip(summary["bcr_median"], summary["bcr_q05"], summary["bcr_q95"])],
+            "Cost per reoffender avoided (90%)": per_reoffence,
+        }
+    )
+
+
+def costbenefit_markdown(data: ReportData) -> str:
+    """The pooled cost-benefit in words, and where cost per reoffender avoided is withheld and why."""
+    summary = data.table("costbenefit_summary")
+    pooled = summary[summary["scope"].eq("pooled")].iloc[0]
+    costs = data.table("costbenefit_unit_costs").set_index("item")["value_gbp"]
+    withheld = summary[summary["scope"].eq("force") & summary["cost_per_reoffence_avoided"].isna()]
+    text = (
+        f"Valuing each reoffender avoided at {_pounds(costs.get('da_offence'))} and CARA at "
+        f"{_pounds(costs.get('cara_per_participant'))} per participant (illustrative unit costs, below), the net "
+        f"monetary benefit over all forces is {_money(pooled['nmb_per_participant_mean'])} per participant "
+        f"({_pounds_interval(pooled['nmb_per_participant_q05'], pooled['nmb_per_participant_q95'])}; 90% interval), "
+        f"a benefit-cost ratio of {pooled['bcr_median']:.2f} ({pooled['bcr_q05']:.2f} to {pooled['bcr_q95']:.2f}). "
+        f"The probability that CARA's benefit exceeds its cost is {sure_percent(pooled['prob_nmb_positive'])}. "
+        "Cost per reoffender avoided divides the cost by the effect, which is meaningless when the effect could be "
+        "zero or harmful (the ratio explodes or flips sign), so it is reported only where the 90% interval of the "
+        "effect lies below zero."
+    )
+    if len(withheld):
+        names = ", ".join(data.force_name(f) for f in withheld["force"])
+        text += f" It is withheld for {names}, whose interval reaches zero or above."
+    return text
+
+
+def ceac_png(data: ReportData) -> bytes:
+    """The acceptability curve drawn by the cost-benefit stage's own plotting function, from its table."""
+    from cara_eval.costbenefit import plot_acceptability
+
+    curve = data.table("costbenefit_ceac").copy()
+    curve["force"] = curve["force"].fillna("")
+    costs = data.table("costbenefit_unit_costs").set_index("item")["value_gbp"]
+    buffer = BytesIO()
+    plot_acceptability(curve, float(costs["da_offence"]), buffer)
+    return buffer.getvalue()
+
+
+def unit_costs_table(data: ReportData) -> pd.DataFrame:
+    costs = data.table("costbenefit_unit_costs")
+    return pd.DataFrame(
+        {
+            "Item": costs["item"].str.replace("_", " "),
+            "Value": costs["value_gbp"].map(_pounds),
+            "Status": costs["illustrative"].map(lambda v: Md("**illustrative**") if _is_true(v) else "evaluation costing"),
+            "Source": costs["source"],
+        }
+    )
+
+
+# 10. Calibration (appendix) -------------------------------------------------------------------------------
+
+
+def calibration_coverage(data: ReportData) -> pd.DataFrame | None:
+    """The last calibration run's coverage table (`snakemake calibration`), or None when none has been run."""
+    path = ((data.config.get("calibration_run") or {}).get("coverage"))
+    return _read_checked("calibration_coverage", path) if path else None
+
+
+def calibration_markdown(data: ReportData) -> str:
+    """What calibration shows, from its table; or how to run it."""
+    settings = data.config.get("calibration") or {}
+    coverage = calibration_coverage(data)
+    if coverage is None:
+        return (
+            "No calibration run is recorded for this report. Calibration checks that the model's intervals cover the "
+            "truth as often as they claim: `snakemake calibration` simulates "
+            f"{settings.get('replicates', 'K')} replicate datasets under the synthetic generator's hierarchy, fits "
+            "each with the primary model and writes `results/calibration/coverage.csv`; the next report render shows "
+            "it here."
+        )
+    overall = coverage[coverage["trend_shape"].eq("all")].set_index(["method", "scope"])
+    pooled, force = overall.loc[("bayes_hierarchical", "pooled")], overall.loc[("bayes_hierarchical", "force")]
+    text = (
+        f"From the last calibration run ({int(pooled['n_replicates'])} replicate datasets of "
+        f"{settings.get('n_cases', 'the configured number of')} simulated cases, fitted with the primary model): the "
+        f"90% intervals covered the true pooled effect in {percent(pooled['coverage_90'])} of replicates and the true "
+        f"force effects in {percent(force['coverage_90'])} (goal: 85% to 95%); the 50% intervals in "
+        f"{percent(pooled['coverage_50'])} and {percent(force['coverage_50'])}. Mean bias of the pooled effect: "
+        f"{_effect(pooled['mean_bias'], HEADLINE)} per 100."
+    )
+    if ("naive_before_after", "pooled") in overall.index:
+        naive = overall.loc[("naive_before_after", "pooled")]
+        text += f" The naive before/after comparison is off by {_effect(naive['mean_bias'], HEADLINE)} on average"
+        if ("no_pooling", "force") in overall.index:
+            alone = overall.loc[("no_pooling", "force")]
+            text += (f"; per-force analyses without pooling by {_effect(alone['mean_bias'], HEADLINE)} (root mean "
+                     f"square error {alone['rmse']:.1f} against {force['rmse']:.1f} with pooling)")
+        text += "."
+    if pooled["n_replicates"] < 50:
+        text += (f" With {int(pooled['n_replicates'])} replicates a coverage share is itself uncertain by about "
+                 f"±{100 * 1.645 * (0.9 * 0.1 / pooled['n_replicates']) ** 0.5:.0f} points (90%).")
+    return text
+
+
+def calibration_table(data: ReportData) -> pd.DataFrame:
+    coverage = calibration_coverage(data)
+    return pd.DataFrame(
+        {
+            "Method": coverage["method"].str.replace("_", " "),
+            "Scope": coverage["scope"],
+            "Trend": coverage["trend_shape"],
+            "Replicates": coverage["n_replicates"].map(lambda n: f"{int(n)}"),
+            "50% coverage": coverage["coverage_50"].map(percent),
+            "90% coverage": coverage["coverage_90"].map(percent),
+            "Mean bias": coverage["mean_bias"].map(number("+.2f")),
+            "RMSE": coverage["rmse"].map(number(".2f")),
+            "Mean 90% width": coverage["mean_width_90"].map(number(".1f")),
+        }
+    )
+
+
+def calibration_figure(data: ReportData) -> Figure:
+    from cara_eval.calibration import coverage_figure
+
+    return coverage_figure(calibration_coverage(data))
+
+
+# Sensitivity analyses --------------------------------------------------------------------------------------
+
+SENSITIVITY_ESTIMANDS = {"risk_difference_per100": "Risk difference per 100", "tau": "Between-force SD (tau)",
+                         "pr_any_reduction": "Pr(any reduction)", "elpd_loo": "PSIS-LOO elpd (cells)",
+                         "lofo_lpd": "Held-out force log density"}
+
+
+def sensitivity_run(data: ReportData) -> bool:
+    """The sensitivity stage is optional (config `sensitivity.analyses`; the default run does a small set)."""
+    return "sensitivity_summary" in data.manifest["tables"]
+
+
+def sensitivity_markdown(data: ReportData) -> str:
+    """How far the headline moves across the sensitivity fits, and where the MNAR grid would change it."""
+    if not sensitivity_run(data):
+        return "The sensitivity analyses were not part of this build (config `sensitivity.analyses`)."
+    summary = data.table("sensitivity_summary")
+    rd = summary[summary["estimand"] == HEADLINE]
+    failed = rd[~rd["gate_passed"].map(_is_true)]
+    text = (f"Across the {len(rd)} fits below (the primary and refits with one assumption changed), the national risk difference ranges "
+            f"from {per100(rd['mean'].min())} to {per100(rd['mean'].max())} reoffenders per 100 CARA cases "
+            f"(posterior means).")
+    if len(failed):
+        text += f" {len(failed)} of these fits failed the convergence gate; their numbers are shown but not trusted."
+    if "sensitivity_tipping_point" in data.manifest["tables"]:
+        tip = data.table("sensitivity_tipping_point")
+        reach = tip[(tip["criterion"] == "rd_q95_reaches_0") & tip["tipping_delta"].notna()]
+        q95 = tip[tip["criterion"] == "rd_q95_reaches_0"]
+        grids = ", ".join(sorted(set(q95["grid"])))
+        if len(reach):
+            text += (f" The 90% interval of the national effect would reach zero if the imputed values were shifted "
+                     f"by delta = {reach['tipping_delta'].iloc[0]:.2g} (missing not at random).")
+        elif len(q95) and (q95["baseline_value"] >= 0).all():
+            text += f" The 90% interval of the national effect includes zero throughout the MNAR grid ({grids})."
+        elif len(q95):
+            text += f" Over the MNAR grid ({grids}) the 90% interval of the national effect stays below zero."
+    return text
+
+
+def sensitivity_table(data: ReportData) -> pd.DataFrame:
+    summary = data.table("sensitivity_summary")
+
+    def value(row):
+        if row["estimand"] == "pr_any_reduction":
+            return sure_percent(row["mean"])
+        interval = "" if pd.isna(row["q05"]) else f" ({row['q05']:.2f} to {row['q95']:.2f})"
+        return f"{row['mean']:.2f}{interval}"
+
+    return pd.DataFrame(
+        {
+            "Analysis": summary["analysis"].str.replace("_", " "),
+            "Variant": summary["variant"].str.replace("_", " "),
+            "Estimand": summary["estimand"].map(lambda e: SENSITIVITY_ESTIMANDS.get(e, e)),
+            "Estimate (90% interval)": summary.apply(value, axis=1),
+            "Gate": summary["gate_passed"].map(_gate_text),
+            "What changed": summary["note"].fillna(""),
+        }
+    )
+
+
+def sensitivity_png(data: ReportData) -> bytes:
+    """The sensitivity stage's own figure, redrawn from its summary table."""
+    from cara_eval.sensitivity import plot_summary
+
+    buffer = BytesIO()
+    plot_summary(data.table("sensitivity_summary"), buffer)
+    return buffer.getvalue()
+
+
+# Secondary outcomes -----------------------------------------------------------------------------------------
+
+SECONDARY_OUTCOMES = {
+    "reoffence_count": ("DA reoffences", "rate_ratio", "rate ratio"),
+    "harm": ("crime-harm days", "ratio", "harm ratio"),
+}
+
+
+def secondary_outcomes_run(data: ReportData) -> list[str]:
+    """Secondary outcomes whose estimand tables this report was given (config `secondary_outcomes.outcomes`)."""
+    return [name for name in SECONDARY_OUTCOMES if f"outcome_{name}_estimands" in data.manifest["tables"]]
+
+
+def secondary_outcomes_markdown(data: ReportData) -> str:
+    """Headline per secondary outcome, and which forces could not contribute (flag-only: no counts or harm)."""
+    run = secondary_outcomes_run(data)
+    if not run:
+        return ("The secondary outcomes (number of reoffences, crime harm) were not run in this configuration; "
+                "the `publication` set runs them.")
+    lines = []
+    for name in run:
+        label, ratio, ratio_label = SECONDARY_OUTCOMES[name]
+        table = data.table(f"outcome_{name}_estimands")
+        pooled = table[table["scope"].eq("pooled")].set_index("estimand")
+        difference, rate = pooled.loc["difference_per100"], pooled.loc[ratio]
+        forces = set(table.loc[table["scope"].eq("force"), "level"])
+        left_out = sorted(set(data.manifest.get("forces", {})) - forces)
+        missing = (f" Not included: {', '.join(data.force_name(f) for f in left_out)} (12-month flag only, no "
+                   "counts or harm)." if left_out else "")
+        lines.append(
+            f"- **{label[0].upper() + label[1:]}** within a year, per 100 people given CARA: {difference['mean']:+.1f} "
+            f"(90% interval {difference['q05']:+.1f} to {difference['q95']:+.1f}); {ratio_label} {rate['mean']:.2f} "
+            f"({rate['q05']:.2f} to {rate['q95']:.2f}); probability of a reduction "
+            f"{sure_percent(difference['prob_reduction'])}.{missing}"
+        )
+    return "\n".join(lines)
+
+
+def secondary_outcomes_table(data: ReportData) -> pd.DataFrame:
+    """Difference per 100 CARA cases and ratio of each secondary outcome: pooled, new force, relationship, force."""
+    rows = []
+    for name in secondary_outcomes_run(data):
+        label, ratio, _ = SECONDARY_OUTCOMES[name]
+        table = data.table(f"outcome_{name}_estimands").fillna({"level": ""})
+        for scope in ("pooled", "new_force", "relationship", "force"):
+            shown = table[table["scope"].eq(scope)]
+            for level in shown["level"].drop_duplicates():
+                at = shown[shown["level"].eq(level)].set_index("estimand")
+                if "difference_per100" not in at.index or ratio not in at.index:
+                    continue
+                difference, rate = at.loc["difference_per100"], at.loc[ratio]
+                where = data.force_name(level) if scope == "force" else (level or scope).replace("_", " ")
+                rows.append({
+                    "Outcome": label, "Scope": where,
+                    "Per 100 (mean)": f"{difference['mean']:+.1f}",
+                    "90% interval": f"{difference['q05']:+.1f} to {difference['q95']:+.1f}",
+                    "Ratio (90% interval)": f"{rate['mean']:.2f} ({rate['q05']:.2f} to {rate['q95']:.2f})",
+                    "Pr(reduction)": sure_percent(difference["prob_reduction"]),
+                    "Gate": _gate_text(difference["gate_passed"]),
+                })
+    return pd.DataFrame(rows)

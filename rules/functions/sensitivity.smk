@@ -1,0 +1,95 @@
+"""Decisions of the sensitivity stage (its get_* functions), kept apart from its rules."""
+
+
+from cara_eval.sensitivity import POOLING_VARIANTS, variant_settings
+
+
+def is_sensitivity_on(analysis):
+    """True when config `sensitivity.analyses` lists the analysis."""
+    return analysis in config["sensitivity"]["analyses"]
+
+
+def get_sensitivity_variants(analysis):
+    """Variants one comparison fits, the primary first: pooling, tau priors or force-specific trends."""
+    others = {
+        "pooling": [v for v in POOLING_VARIANTS if v != "primary"],
+        "priors": list(config["sensitivity"]["tau_priors"]),
+        "trend": ["force_trends"],
+    }[analysis]
+    return ["primary", *others]
+
+
+def get_comparison_variants(wildcards):
+    """Variants of the comparison analysis a job summarises."""
+    return get_sensitivity_variants(wildcards.analysis)
+
+
+def get_variant_settings(wildcards):
+    """Model config, pooling and note of a variant (cara_eval.sensitivity.variant_settings)."""
+    settings, pooling, note = variant_settings(
+        config["model"], config["sensitivity"], wildcards.variant
+    )
+    return {"model": settings, "pooling": pooling, "note": note}
+
+
+def get_comparison_fits(name):
+    """One file per (variant, dataset) fit of a comparison analysis."""
+
+    def files(wildcards):
+        return [
+            f"results/sensitivity/fits/{variant}/{dataset}/{name}"
+            for variant in get_sensitivity_variants(wildcards.analysis)
+            for dataset in config["sensitivity"]["datasets"]
+        ]
+
+    return files
+
+
+def get_pooling_fits(name):
+    """One file per (pooling variant, dataset) fit: the PSIS-LOO comparison's inputs."""
+    return [
+        f"results/sensitivity/fits/{variant}/{dataset}/{name}"
+        for variant in get_sensitivity_variants("pooling")
+        for dataset in config["sensitivity"]["datasets"]
+    ]
+
+
+def get_missing_data_fits(name):
+    """Primary-model fits on the complete cases and on every MNAR dataset (imputation.mnar)."""
+    return [
+        f"results/sensitivity/fits/primary/{dataset}/{name}"
+        for dataset in ["cc", *get_mnar_datasets()]
+    ]
+
+
+def get_lofo_scores(name):
+    """One refit per (pooling, dataset, held-out force)."""
+    lofo = config["sensitivity"]["lofo"]
+    return [
+        f"results/sensitivity/lofo/{pooling}/{dataset}/{force}.{name}"
+        for pooling in lofo["poolings"]
+        for dataset in config["sensitivity"]["datasets"]
+        for force in get_forces()
+    ]
+
+
+def get_sensitivity_tables():
+    """Tables of the switched-on analyses: what the summary combines."""
+    tables = [
+        f"results/sensitivity/{analysis}.csv"
+        for analysis in config["sensitivity"]["analyses"]
+    ]
+    if is_sensitivity_on("pooling"):
+        tables.append("results/sensitivity/pooling_loo.csv")
+    return tables
+
+
+def get_sensitivity_outputs():
+    """The sensitivity stage's deliverables (for the final targets)."""
+    outputs = get_sensitivity_tables()
+    if is_sensitivity_on("missing_data"):
+        outputs.append("results/sensitivity/tipping_point.csv")
+    return outputs + [
+        "results/sensitivity/summary.csv",
+        "results/sensitivity/summary.png",
+    ]

@@ -1,0 +1,138 @@
+"""Stage: sensitivity. The primary model refitted with one thing changed (pooling, tau prior, missing-data
+strategy, time adjustment), one job per fit; tables per analysis and one summary. config `sensitivity`."""
+
+
+rule sensitivity_fit:
+    input:
+        cases="results/impute/{dataset}.parquet",
+    output:
+        idata="results/sensitivity/fits/{variant}/{dataset}/idata.nc",
+        gate="results/sensitivity/fits/{variant}/{dataset}/gate.csv",
+        loo="results/sensitivity/fits/{variant}/{dataset}/loo.pkl",
+    params:
+        variant=get_variant_settings,
+        seed=config["seed"],
+    wildcard_constraints:
+        variant=r"[A-Za-z0-9_.]+",
+    threads: 2
+    log:
+        "logs/sensitivity_fit/{variant}/{dataset}.log",
+    benchmark:
+        "benchmarks/sensitivity_fit/{variant}/{dataset}.tsv"
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_fit.py"
+
+
+rule sensitivity_lofo:
+    input:
+        cases="results/impute/{dataset}.parquet",
+    output:
+        score="results/sensitivity/lofo/{pooling}/{dataset}/{force}.csv",
+        gate="results/sensitivity/lofo/{pooling}/{dataset}/{force}.gate.csv",
+    params:
+        model=config["model"],
+        sensitivity=config["sensitivity"],
+        seed=config["seed"],
+    wildcard_constraints:
+        pooling="partial|complete|none",
+    threads: 2
+    log:
+        "logs/sensitivity_lofo/{pooling}/{dataset}/{force}.log",
+    benchmark:
+        "benchmarks/sensitivity_lofo/{pooling}/{dataset}/{force}.tsv"
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_lofo.py"
+
+
+rule sensitivity_compare:
+    input:
+        idata=get_comparison_fits("idata.nc"),
+        gates=get_comparison_fits("gate.csv"),
+    output:
+        table="results/sensitivity/{analysis}.csv",
+    params:
+        variants=get_comparison_variants,
+        datasets=config["sensitivity"]["datasets"],
+        model=config["model"],
+        sensitivity=config["sensitivity"],
+    wildcard_constraints:
+        analysis="pooling|priors|trend",
+    log:
+        "logs/sensitivity_compare/{analysis}.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_compare.py"
+
+
+rule sensitivity_loo:
+    input:
+        loo=get_pooling_fits("loo.pkl"),
+        gates=get_pooling_fits("gate.csv"),
+    output:
+        table="results/sensitivity/pooling_loo.csv",
+    params:
+        variants=get_sensitivity_variants("pooling"),
+        datasets=config["sensitivity"]["datasets"],
+    log:
+        "logs/sensitivity_loo/all.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_loo.py"
+
+
+rule sensitivity_lofo_combine:
+    input:
+        scores=get_lofo_scores("csv"),
+        gates=get_lofo_scores("gate.csv"),
+    output:
+        table="results/sensitivity/lofo.csv",
+    log:
+        "logs/sensitivity_lofo_combine/all.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_lofo_combine.py"
+
+
+rule sensitivity_missing_data:
+    input:
+        multiple_imputation="results/model/any_reoffence/pooled/estimands.csv",
+        idata=get_missing_data_fits("idata.nc"),
+        gates=get_missing_data_fits("gate.csv"),
+    output:
+        table="results/sensitivity/missing_data.csv",
+        tipping_point="results/sensitivity/tipping_point.csv",
+    params:
+        mnar=config["imputation"]["mnar"],
+        m=config["imputation"]["m"],
+        prob_threshold=config["sensitivity"]["tipping_prob_reduction"],
+    log:
+        "logs/sensitivity_missing_data/all.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_missing_data.py"
+
+
+rule sensitivity_summary:
+    input:
+        tables=get_sensitivity_tables(),
+    output:
+        summary="results/sensitivity/summary.csv",
+        figure=report(
+            "results/sensitivity/summary.png",
+            caption="Pooled risk difference per 100 CARA cases under every sensitivity fit (hollow: gate failed).",
+            category="Sensitivity",
+        ),
+    log:
+        "logs/sensitivity_summary/all.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/sensitivity_summary.py"
