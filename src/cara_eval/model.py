@@ -59,10 +59,11 @@ HYPERPARAMETERS = [
 ]
 
 
-def prior(name: str, priors: dict, dims=None):
+def prior(name: str, priors: dict, dims=None, fallback: str | None = None):
     """One prior from config: `normal` (mu, sigma), `half_normal` (sigma), `half_cauchy` (sigma) or
-    `exponential` (sigma = its mean): the last two are the sensitivity analyses' alternatives for tau."""
-    spec = priors[name]
+    `exponential` (sigma = its mean): the last two are the sensitivity analyses' alternatives for tau.
+    `fallback`: the config key to use when `name` (a prefixed term of a second outcome) has no prior of its own."""
+    spec = priors[name] if fallback is None else priors.get(name, priors[fallback])
     if spec["dist"] == "normal":
         return pm.Normal(name, mu=spec.get("mu", 0.0), sigma=spec["sigma"], dims=dims)
     if spec["dist"] == "half_normal":
@@ -155,9 +156,9 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
     centred = {"intercepts": False, "effects": False, "trend": False, **(centred or {})}
     if pooling not in POOLING:
         raise ValueError(f"pooling must be one of {POOLING}, not {pooling!r}")
-    beta = prior(f"{prefix}beta", _renamed(priors, prefix, "beta"), dims="covariate")
-    together_shift = prior(f"{prefix}together_log_hr_shift", _renamed(priors, prefix, "together_log_hr_shift"))
-    trend_sd = prior(f"{prefix}trend_sd", _renamed(priors, prefix, "trend_sd"))
+    beta = prior(f"{prefix}beta", priors, fallback="beta", dims="covariate")
+    together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
+    trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
     if centred["trend"]:
         trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
     else:
@@ -169,17 +170,17 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
     # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
     force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
     if pooling == "none":
-        force_intercept = prior(f"{prefix}no_pooling_force_intercept", _renamed(priors, prefix, "no_pooling_force_intercept"), dims="force")
-        force_log_hr = prior(f"{prefix}no_pooling_force_log_hr", _renamed(priors, prefix, "no_pooling_force_log_hr"), dims="force")
+        force_intercept = prior(f"{prefix}no_pooling_force_intercept", priors, fallback="no_pooling_force_intercept", dims="force")
+        force_log_hr = prior(f"{prefix}no_pooling_force_log_hr", priors, fallback="no_pooling_force_log_hr", dims="force")
     else:
-        intercept_sd = prior(f"{prefix}force_intercept_sd", _renamed(priors, prefix, "force_intercept_sd"))
-        intercept_mean = prior(f"{prefix}intercept_mean", _renamed(priors, prefix, "intercept_mean"))
+        intercept_sd = prior(f"{prefix}force_intercept_sd", priors, fallback="force_intercept_sd")
+        intercept_mean = prior(f"{prefix}intercept_mean", priors, fallback="intercept_mean")
         force_intercept = varying(f"{prefix}force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
-        mu = prior(f"{prefix}mu_log_hr", _renamed(priors, prefix, "mu_log_hr"))
+        mu = prior(f"{prefix}mu_log_hr", priors, fallback="mu_log_hr")
         if pooling == "complete":
             force_log_hr = pm.Deterministic(f"{prefix}force_log_hr", mu * pt.ones(len(cells.forces)), dims="force")
         else:
-            tau = prior(f"{prefix}tau", _renamed(priors, prefix, "tau"))
+            tau = prior(f"{prefix}tau", priors, fallback="tau")
             force_log_hr = varying(f"{prefix}force_log_hr", mu, tau, "force", centred["effects"])
         pm.Deterministic(f"{prefix}hazard_ratio", pt.exp(mu))
     return ForceStructure(
@@ -197,15 +198,10 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
 def interval_shape(name: str, priors: dict, spec: CellSpec):
     """Log hazard of each follow-up interval relative to the year, zero on the length-weighted average (so
     the force intercepts do not trade with it); `name` falls back to the prior of `interval_log_ratio`."""
-    log_ratio = prior(name, {name: priors.get(name, priors["interval_log_ratio"])}, dims="later_interval")
+    log_ratio = prior(name, priors, dims="later_interval", fallback="interval_log_ratio")
     log_ratios = pt.concatenate([pt.zeros(1), log_ratio])
     weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
     return log_ratios - pt.dot(weights, log_ratios)
-
-
-def _renamed(priors: dict, prefix: str, name: str) -> dict:
-    """Priors keyed by the prefixed variable name, falling back to the primary model's prior."""
-    return {f"{prefix}{name}": priors.get(f"{prefix}{name}", priors[name])}
 
 
 def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial") -> pm.Model:
