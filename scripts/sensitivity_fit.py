@@ -13,15 +13,15 @@ import logging  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import derive_seed  # noqa: E402
-from cara_eval.sensitivity import cell_loo, fit_variant  # noqa: E402
+from cara_eval.model import derive_seed, fit_cases  # noqa: E402
+from cara_eval.sensitivity import cell_loo  # noqa: E402
 
 variant, dataset = snakemake.wildcards.variant, snakemake.wildcards.dataset
 settings, pooling = snakemake.params.variant["model"], snakemake.params.variant["pooling"]
 seed = derive_seed(snakemake.params.seed, "sensitivity", variant, dataset)
 cases = pd.read_parquet(snakemake.input.cases)
 
-_, model, idata = fit_variant(cases, settings, pooling, seed, cores=snakemake.threads)
+_, model, idata = fit_cases(cases, settings, seed, snakemake.threads, pooling)
 idata.to_netcdf(snakemake.output.idata)
 gate = gate_table(idata, dataset, settings["gate"])
 gate.to_csv(snakemake.output.gate, index=False)

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from cara_eval.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws
+from cara_eval.model import fit_cases
 from cara_eval.sensitivity import (
     cell_loo,
     crossing,
-    fit_variant,
     lofo_score,
     lofo_table,
     loo_table,
@@ -70,7 +70,7 @@ def common_effect_fits():
     fits = {}
     for variant in ["primary", "pooling_none", "pooling_complete"]:
         settings, pooling, _ = variant_settings(MODEL, SENSITIVITY, variant)
-        _, model, idata = fit_variant(cases, settings, pooling, seed=5, cores=2)
+        _, model, idata = fit_cases(cases, settings, 5, 2, pooling)
         fits[variant] = (model, idata)
     return cases, fits
 

@@ -23,9 +23,9 @@ import pymc as pm  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 
-from cara_eval.cells import CellSpec, build_cells  # noqa: E402
+from cara_eval.cells import build_cells  # noqa: E402
 from cara_eval.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws  # noqa: E402
-from cara_eval.model import build_model, sample  # noqa: E402
+from cara_eval.model import build_model, fit_cases  # noqa: E402
 
 SUMMARY_COLUMNS = ["analysis", "variant", "estimand", "mean", "q05", "q95", "prob_reduction", "gate_passed", "note"]
 # Pooled rows every analysis reports: the headline effect, the between-force SD, Pr(any reduction).
@@ -58,15 +58,6 @@ def variant_settings(model_config: dict, sensitivity_config: dict, variant: str)
 
 def _describe(spec: dict) -> str:
     return f"{spec['dist']}({spec['sigma']:g})"
-
-
-def fit_variant(cases: pd.DataFrame, settings: dict, pooling: str, seed: int, cores: int = 1):
-    """Cells, model and posterior of one variant (the primary model's own build and sampler)."""
-    cells = build_cells(cases, CellSpec.from_config(settings["cells"]))
-    model = build_model(cells, settings["priors"], settings["centred"], pooling)
-    idata = sample(model, settings["sampler"], settings["chains"], settings["draws"], settings["tune"], seed, cores,
-                   settings["target_accept"])
-    return cells, model, idata
 
 
 def cell_log_likelihood(model: pm.Model, idata: az.InferenceData) -> xr.DataArray:
@@ -177,7 +168,7 @@ def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, se
     held = cases[cases["force"] == force]
     if held.empty:
         raise ValueError(f"leave-one-force-out: force {force!r} has no cases in this dataset")
-    cells, _, idata = fit_variant(train, settings, pooling, seed, cores)
+    cells, _, idata = fit_cases(train, settings, seed, cores, pooling)
     score_cells = heldout_cells(cells, held, placeholder=cells.forces[0])
     score_model = build_model(score_cells, settings["priors"], settings["centred"], pooling)
     centred = {"intercepts": False, "effects": False, **settings["centred"]}
