@@ -27,6 +27,6 @@ include: "rules/provenance.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

@@ -11,17 +11,17 @@ rule calibration:
 rule calibration_replicate:
     output:
         replicate="results/calibration/replicates/{replicate}.csv",
-    params:
-        calibration=config["calibration"],
-        model=config["model"],
-        seed=config["seed"],
-    threads: 1
     log:
         "logs/calibration_replicate/{replicate}.log",
     benchmark:
         "benchmarks/calibration_replicate/{replicate}.tsv"
     conda:
         "../envs/model.yaml"
+    threads: 1
+    params:
+        calibration=config["calibration"],
+        model=config["model"],
+        seed=config["seed"],
     script:
         "../scripts/calibration_replicate.py"
 

@@ -1,5 +1,6 @@
 """Stage: costbenefit. Net monetary benefit, benefit-cost ratio, acceptability curve and cost per reoffence
-avoided, per force and pooled, carried through every posterior draw of the any_reoffence risk difference."""
+avoided, per force and pooled, carried through every posterior draw of the any_reoffence risk difference.
+"""
 
 
 rule costbenefit_evaluate:
@@ -14,11 +15,11 @@ rule costbenefit_evaluate:
             category="Cost-benefit",
         ),
         unit_costs="results/costbenefit/unit_costs.csv",
-    params:
-        costbenefit=config["costbenefit"],
     log:
         "logs/costbenefit_evaluate/all.log",
     conda:
         "../envs/model.yaml"
+    params:
+        costbenefit=config["costbenefit"],
     script:
         "../scripts/costbenefit_evaluate.py"

@@ -1,5 +1,6 @@
 """Stage: crosscheck. Frequentist methods next to the Bayesian estimates: pooled and per-force GLMs with a
-wild cluster bootstrap, Poisson rates, interrupted time series and propensity weighting."""
+wild cluster bootstrap, Poisson rates, interrupted time series and propensity weighting.
+"""
 
 
 rule crosscheck_regression:
@@ -7,18 +8,18 @@ rule crosscheck_regression:
         cases=get_crosscheck_cases(),
     output:
         estimates="results/crosscheck/regression.csv",
-    params:
-        covariates=config["crosscheck"]["covariates"],
-        level=config["crosscheck"]["interval_level"],
-        wild_bootstrap=config["crosscheck"]["wild_bootstrap"],
-        followup_days=config["outcomes"]["followup_days"],
-        seed=config["seed"],
     log:
         "logs/crosscheck_regression/all.log",
     benchmark:
         "benchmarks/crosscheck_regression/all.tsv"
     conda:
         "../envs/model.yaml"
+    params:
+        covariates=config["crosscheck"]["covariates"],
+        level=config["crosscheck"]["interval_level"],
+        wild_bootstrap=config["crosscheck"]["wild_bootstrap"],
+        followup_days=config["outcomes"]["followup_days"],
+        seed=config["seed"],
     script:
         "../scripts/crosscheck_regression.py"
 
@@ -29,14 +30,14 @@ rule crosscheck_its:
         mappings=get_mappings(),
     output:
         estimates="results/crosscheck/its.csv",
-    params:
-        level=config["crosscheck"]["interval_level"],
-        its=config["crosscheck"]["its"],
-        followup_days=config["outcomes"]["followup_days"],
     log:
         "logs/crosscheck_its/all.log",
     conda:
         "../envs/model.yaml"
+    params:
+        level=config["crosscheck"]["interval_level"],
+        its=config["crosscheck"]["its"],
+        followup_days=config["outcomes"]["followup_days"],
     script:
         "../scripts/crosscheck_its.py"
 
@@ -47,18 +48,18 @@ rule crosscheck_propensity:
     output:
         estimates="results/crosscheck/propensity.csv",
         balance="results/crosscheck/balance.csv",
-    params:
-        covariates=config["crosscheck"]["covariates"],
-        level=config["crosscheck"]["interval_level"],
-        propensity=config["crosscheck"]["propensity"],
-        followup_days=config["outcomes"]["followup_days"],
-        seed=config["seed"],
     log:
         "logs/crosscheck_propensity/all.log",
     benchmark:
         "benchmarks/crosscheck_propensity/all.tsv"
     conda:
         "../envs/model.yaml"
+    params:
+        covariates=config["crosscheck"]["covariates"],
+        level=config["crosscheck"]["interval_level"],
+        propensity=config["crosscheck"]["propensity"],
+        followup_days=config["outcomes"]["followup_days"],
+        seed=config["seed"],
     script:
         "../scripts/crosscheck_propensity.py"
 

@@ -11,16 +11,18 @@ rule impute_diagnose:
         models="results/impute/diagnostics/missingness_models.csv",
         structural="results/impute/diagnostics/structural_pairs.csv",
         warnings="results/impute/diagnostics/warnings.csv",
-        missingness_png=report("results/impute/diagnostics/missingness.png", category="Missing data"),
+        missingness_png=report(
+            "results/impute/diagnostics/missingness.png", category="Missing data"
+        ),
         patterns_png="results/impute/diagnostics/missingness_patterns.png",
-    params:
-        imputation=config["imputation"],
     log:
         "logs/impute_diagnose/all.log",
     benchmark:
         "benchmarks/impute_diagnose/all.tsv"
     conda:
         "../envs/impute.yaml"
+    params:
+        imputation=config["imputation"],
     script:
         "../scripts/impute_diagnose.py"
 
@@ -32,18 +34,18 @@ rule impute_dataset:
     output:
         data="results/impute/imp{k}.parquet",
         trace="results/impute/diagnostics/trace_imp{k}.csv",
-    params:
-        imputation=config["imputation"],
-        seed=config["seed"],
-        delta=None,
-    wildcard_constraints:
-        k=r"\d+",
     log:
         "logs/impute_dataset/{k}.log",
     benchmark:
         "benchmarks/impute_dataset/{k}.tsv"
+    wildcard_constraints:
+        k=r"\d+",
     conda:
         "../envs/impute.yaml"
+    params:
+        imputation=config["imputation"],
+        seed=config["seed"],
+        delta=None,
     script:
         "../scripts/impute_dataset.py"
 
@@ -55,19 +57,19 @@ rule impute_mnar:
     output:
         data="results/impute/mnar{delta}_imp{k}.parquet",
         trace="results/impute/diagnostics/trace_mnar{delta}_imp{k}.csv",
-    params:
-        imputation=config["imputation"],
-        seed=config["seed"],
-        delta=get_mnar_delta,
-    wildcard_constraints:
-        k=r"\d+",
-        delta=r"-?\d+(\.\d+)?",
     log:
         "logs/impute_mnar/{delta}_{k}.log",
     benchmark:
         "benchmarks/impute_mnar/{delta}_{k}.tsv"
+    wildcard_constraints:
+        k=r"\d+",
+        delta=r"-?\d+(\.\d+)?",
     conda:
         "../envs/impute.yaml"
+    params:
+        imputation=config["imputation"],
+        seed=config["seed"],
+        delta=get_mnar_delta,
     script:
         "../scripts/impute_dataset.py"
 
@@ -77,12 +79,12 @@ rule impute_complete_case:
         cases="results/ingest/cases.parquet",
     output:
         "results/impute/cc.parquet",
-    params:
-        imputation=config["imputation"],
     log:
         "logs/impute_complete_case/all.log",
     conda:
         "../envs/impute.yaml"
+    params:
+        imputation=config["imputation"],
     script:
         "../scripts/impute_complete_case.py"
 
@@ -91,17 +93,22 @@ rule impute_plot:
     input:
         cases="results/ingest/cases.parquet",
         traces=get_impute_traces(),
-        datasets=expand("results/impute/{dataset}.parquet", dataset=get_imputation_datasets()),
-    output:
-        convergence=report("results/impute/diagnostics/convergence.png", category="Missing data"),
-        observed_vs_imputed=report(
-            "results/impute/diagnostics/observed_vs_imputed.png", category="Missing data"
+        datasets=expand(
+            "results/impute/{dataset}.parquet", dataset=get_imputation_datasets()
         ),
-    params:
-        fields=config["imputation"]["fields"],
+    output:
+        convergence=report(
+            "results/impute/diagnostics/convergence.png", category="Missing data"
+        ),
+        observed_vs_imputed=report(
+            "results/impute/diagnostics/observed_vs_imputed.png",
+            category="Missing data",
+        ),
     log:
         "logs/impute_plot/all.log",
     conda:
         "../envs/impute.yaml"
+    params:
+        fields=config["imputation"]["fields"],
     script:
         "../scripts/impute_plot.py"

@@ -1,5 +1,6 @@
 """Stage: ingest. Each force's extract read through its mapping into the canonical cases table, with
-pseudonymised ids, eligibility applied, outcomes computed and every row accounted for."""
+pseudonymised ids, eligibility applied, outcomes computed and every row accounted for.
+"""
 
 
 rule ingest_force:
@@ -12,17 +13,17 @@ rule ingest_force:
         cases="results/ingest/{force}.parquet",
         accounting="results/ingest/{force}.accounting.csv",
         quarantine="data/restricted/quarantine/{force}.csv",
-    params:
-        raw_dir=config["raw_dir"],
-        pseudonymisation=config["pseudonymisation"],
-        eligibility=config["eligibility"],
-        followup_days=config["outcomes"]["followup_days"],
     log:
         "logs/ingest_force/{force}.log",
     benchmark:
         "benchmarks/ingest_force/{force}.tsv"
     conda:
         "../envs/ingest.yaml"
+    params:
+        raw_dir=config["raw_dir"],
+        pseudonymisation=config["pseudonymisation"],
+        eligibility=config["eligibility"],
+        followup_days=config["outcomes"]["followup_days"],
     script:
         "../scripts/ingest_force.py"
 

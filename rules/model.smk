@@ -12,13 +12,13 @@ rule model_priors:
             caption="Implied 12-month risk and CARA effect under the priors alone.",
             category="Model",
         ),
-    params:
-        model=config["model"],
-        seed=config["seed"],
     log:
         "logs/model_priors/{outcome}.log",
     conda:
         "../envs/model.yaml"
+    params:
+        model=config["model"],
+        seed=config["seed"],
     script:
         "../scripts/model_priors.py"
 
@@ -32,16 +32,16 @@ rule model_fit:
         gate="results/model/{outcome}/{dataset}/gate.csv",
         ppc="results/model/{outcome}/{dataset}/ppc.csv",
         ppc_figure="results/model/{outcome}/{dataset}/ppc.png",
-    params:
-        model=config["model"],
-        seed=config["seed"],
-    threads: 2
     log:
         "logs/model_fit/{outcome}/{dataset}.log",
     benchmark:
         "benchmarks/model_fit/{outcome}/{dataset}.tsv"
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        model=config["model"],
+        seed=config["seed"],
     script:
         "../scripts/model_fit.py"
 
@@ -58,12 +58,12 @@ rule model_pool:
         gate_summary="results/model/{outcome}/pooled/gate_summary.csv",
         definition="results/model/{outcome}/pooled/estimand.json",
         effect_draws="results/model/{outcome}/pooled/effect_draws.parquet",
-    params:
-        model=config["model"],
     log:
         "logs/model_pool/{outcome}.log",
     conda:
         "../envs/model.yaml"
+    params:
+        model=config["model"],
     script:
         "../scripts/model_pool.py"
 

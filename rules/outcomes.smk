@@ -8,17 +8,17 @@ rule outcome_fit:
         idata="results/outcomes/{secondary_outcome}/{dataset}/idata.nc",
         gate="results/outcomes/{secondary_outcome}/{dataset}/gate.csv",
         observed="results/outcomes/{secondary_outcome}/{dataset}/observed.csv",
-    params:
-        model=config["model"],
-        outcomes=config["secondary_outcomes"],
-        seed=config["seed"],
-    threads: 2
     log:
         "logs/outcome_fit/{secondary_outcome}/{dataset}.log",
     benchmark:
         "benchmarks/outcome_fit/{secondary_outcome}/{dataset}.tsv"
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        model=config["model"],
+        outcomes=config["secondary_outcomes"],
+        seed=config["seed"],
     script:
         "../scripts/outcome_fit.py"
 
@@ -32,13 +32,13 @@ rule outcome_pool:
         estimands="results/outcomes/{secondary_outcome}/pooled/estimands.csv",
         gate_summary="results/outcomes/{secondary_outcome}/pooled/gate_summary.csv",
         definition="results/outcomes/{secondary_outcome}/pooled/estimand.json",
-    params:
-        model=config["model"],
-        estimand=get_outcome_estimand,
     log:
         "logs/outcome_pool/{secondary_outcome}.log",
     conda:
         "../envs/model.yaml"
+    params:
+        model=config["model"],
+        estimand=get_outcome_estimand,
     script:
         "../scripts/outcome_pool.py"
 

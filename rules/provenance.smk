@@ -6,13 +6,13 @@ rule provenance_record:
         unpack(get_provenance_inputs),
     output:
         "results/provenance/run.json",
-    params:
-        config=config,
-        commit=get_git_commit,
-        repo=workflow.basedir,
     log:
         "logs/provenance_record/run.log",
     conda:
         "../envs/ingest.yaml"
+    params:
+        config=config,
+        commit=get_git_commit,
+        repo=workflow.basedir,
     script:
         "../scripts/provenance_record.py"

@@ -1,5 +1,6 @@
 """Stage: quality. The forces' inconsistent data made measurable: completeness, exclusions, follow-up,
-cohort sizes, case mix and victim process measures, all from observed values before imputation."""
+cohort sizes, case mix and victim process measures, all from observed values before imputation.
+"""
 
 
 rule quality_profile:
@@ -18,14 +19,14 @@ rule quality_profile:
         cohort_sizes="results/quality/cohort_sizes.csv",
         cohort_sizes_figure="results/quality/cohort_sizes.png",
         process_measures="results/quality/process_measures.csv",
-    params:
-        full_followup_days=config["outcomes"]["followup_days"],
     log:
         "logs/quality_profile/all.log",
     benchmark:
         "benchmarks/quality_profile/all.tsv"
     conda:
         "../envs/ingest.yaml"
+    params:
+        full_followup_days=config["outcomes"]["followup_days"],
     script:
         "../scripts/quality_profile.py"
 
@@ -36,13 +37,13 @@ rule quality_case_mix:
     output:
         case_mix="results/quality/case_mix.csv",
         case_mix_figure="results/quality/case_mix.png",
-    params:
-        smd_threshold=config["quality"]["smd_threshold"],
     log:
         "logs/quality_case_mix/all.log",
     benchmark:
         "benchmarks/quality_case_mix/all.tsv"
     conda:
         "../envs/ingest.yaml"
+    params:
+        smd_threshold=config["quality"]["smd_threshold"],
     script:
         "../scripts/quality_case_mix.py"

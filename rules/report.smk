@@ -8,16 +8,16 @@ rule report_render:
     output:
         html=report("results/report/cara_report.html", category="Report"),
         pdf=report("results/report/cara_report.pdf", category="Report"),
-    params:
-        report=config["report"],
-        config=get_report_config,
-        forces=get_report_forces,
-        archive="results/report/archive",
     log:
         "logs/report_render/report.log",
     benchmark:
         "benchmarks/report_render/report.tsv"
     conda:
         "../envs/report.yaml"
+    params:
+        report=config["report"],
+        config=get_report_config,
+        forces=get_report_forces,
+        archive="results/report/archive",
     script:
         "../scripts/report_render.py"

@@ -1,5 +1,6 @@
 """Stage: sensitivity. The primary model refitted with one thing changed (pooling, tau prior, missing-data
-strategy, time adjustment), one job per fit; tables per analysis and one summary. config `sensitivity`."""
+strategy, time adjustment), one job per fit; tables per analysis and one summary. config `sensitivity`.
+"""
 
 
 rule sensitivity_fit:
@@ -9,18 +10,18 @@ rule sensitivity_fit:
         idata="results/sensitivity/fits/{variant}/{dataset}/idata.nc",
         gate="results/sensitivity/fits/{variant}/{dataset}/gate.csv",
         loo="results/sensitivity/fits/{variant}/{dataset}/loo.pkl",
-    params:
-        variant=get_variant_settings,
-        seed=config["seed"],
-    wildcard_constraints:
-        variant=r"[A-Za-z0-9_.]+",
-    threads: 2
     log:
         "logs/sensitivity_fit/{variant}/{dataset}.log",
     benchmark:
         "benchmarks/sensitivity_fit/{variant}/{dataset}.tsv"
+    wildcard_constraints:
+        variant=r"[A-Za-z0-9_.]+",
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        variant=get_variant_settings,
+        seed=config["seed"],
     script:
         "../scripts/sensitivity_fit.py"
 
@@ -31,19 +32,19 @@ rule sensitivity_lofo:
     output:
         score="results/sensitivity/lofo/{pooling}/{dataset}/{force}.csv",
         gate="results/sensitivity/lofo/{pooling}/{dataset}/{force}.gate.csv",
-    params:
-        model=config["model"],
-        sensitivity=config["sensitivity"],
-        seed=config["seed"],
-    wildcard_constraints:
-        pooling="partial|complete|none",
-    threads: 2
     log:
         "logs/sensitivity_lofo/{pooling}/{dataset}/{force}.log",
     benchmark:
         "benchmarks/sensitivity_lofo/{pooling}/{dataset}/{force}.tsv"
+    wildcard_constraints:
+        pooling="partial|complete|none",
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        model=config["model"],
+        sensitivity=config["sensitivity"],
+        seed=config["seed"],
     script:
         "../scripts/sensitivity_lofo.py"
 
@@ -54,17 +55,17 @@ rule sensitivity_compare:
         gates=get_comparison_fits("gate.csv"),
     output:
         table="results/sensitivity/{analysis}.csv",
+    log:
+        "logs/sensitivity_compare/{analysis}.log",
+    wildcard_constraints:
+        analysis="pooling|priors|trend",
+    conda:
+        "../envs/model.yaml"
     params:
         variants=get_comparison_variants,
         datasets=config["sensitivity"]["datasets"],
         model=config["model"],
         sensitivity=config["sensitivity"],
-    wildcard_constraints:
-        analysis="pooling|priors|trend",
-    log:
-        "logs/sensitivity_compare/{analysis}.log",
-    conda:
-        "../envs/model.yaml"
     script:
         "../scripts/sensitivity_compare.py"
 
@@ -75,13 +76,13 @@ rule sensitivity_loo:
         gates=get_pooling_fits("gate.csv"),
     output:
         table="results/sensitivity/pooling_loo.csv",
-    params:
-        variants=get_sensitivity_variants("pooling"),
-        datasets=config["sensitivity"]["datasets"],
     log:
         "logs/sensitivity_loo/all.log",
     conda:
         "../envs/model.yaml"
+    params:
+        variants=get_sensitivity_variants("pooling"),
+        datasets=config["sensitivity"]["datasets"],
     script:
         "../scripts/sensitivity_loo.py"
 
@@ -108,14 +109,14 @@ rule sensitivity_missing_data:
     output:
         table="results/sensitivity/missing_data.csv",
         tipping_point="results/sensitivity/tipping_point.csv",
-    params:
-        mnar=config["imputation"]["mnar"],
-        m=config["imputation"]["m"],
-        prob_threshold=config["sensitivity"]["tipping_prob_reduction"],
     log:
         "logs/sensitivity_missing_data/all.log",
     conda:
         "../envs/model.yaml"
+    params:
+        mnar=config["imputation"]["mnar"],
+        m=config["imputation"]["m"],
+        prob_threshold=config["sensitivity"]["tipping_prob_reduction"],
     script:
         "../scripts/sensitivity_missing_data.py"
 

@@ -1,16 +1,16 @@
 """Rule calibration_replicate: simulate one replicate dataset, fit it as model_fit does, score it against the truth."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
 import logging  # noqa: E402
 
-from cara_eval.calibration import run_replicate  # noqa: E402
+from cara_eval.calibration.replicates import run_replicate  # noqa: E402
 
 replicate = int(snakemake.wildcards.replicate)
 table = run_replicate(replicate, snakemake.params.calibration, snakemake.params.model, snakemake.params.seed,

@@ -1,13 +1,13 @@
 """Rule costbenefit_evaluate: net monetary benefit, benefit-cost ratio, CEAC and cost per reoffence avoided."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import numpy as np
 import pandas as pd
 
-from cara_eval import costbenefit
+from cara_eval.costbenefit import economics as costbenefit
 
 settings = snakemake.params.costbenefit
 cara_cost = settings["unit_costs"]["cara_per_participant"]["value"]

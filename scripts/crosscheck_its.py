@@ -1,13 +1,13 @@
 """Rule crosscheck_its: segmented regression of monthly DA reoffence rates at each force's CARA start."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import pandas as pd
 
-from cara_eval.its import its_estimates, monthly_rates
-from cara_eval.quality import read_force_designs
+from cara_eval.crosscheck.its import its_estimates, monthly_rates
+from cara_eval.quality.profile import read_force_designs
 
 settings = snakemake.params.its
 cases = pd.read_parquet(snakemake.input.cases, columns=["force", "index_date", "followup_days", "any_reoffence"])

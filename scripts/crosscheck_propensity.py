@@ -1,13 +1,13 @@
 """Rule crosscheck_propensity: ATT-weighted risk difference within force, and the balance it achieves."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import pandas as pd
 
-from cara_eval.crosscheck import full_followup
-from cara_eval.propensity import propensity_estimates
+from cara_eval.crosscheck.propensity import propensity_estimates
+from cara_eval.crosscheck.regression import full_followup
 
 settings = snakemake.params.propensity
 cases = full_followup(pd.read_parquet(snakemake.input.cases), snakemake.params.followup_days)

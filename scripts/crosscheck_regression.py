@@ -1,6 +1,6 @@
 """Rule crosscheck_regression: pooled logistic GLM + wild cluster bootstrap, pooled Poisson, per-force GLMs."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -8,7 +8,7 @@ import logging
 
 import pandas as pd
 
-from cara_eval.crosscheck import regression_estimates
+from cara_eval.crosscheck.regression import regression_estimates
 
 cases = pd.read_parquet(snakemake.input.cases)
 estimates = regression_estimates(

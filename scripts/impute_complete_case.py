@@ -1,6 +1,6 @@
 """Rule impute_complete_case: the cases with every analysis covariate observed."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 

@@ -1,6 +1,6 @@
 """Rules impute_dataset and impute_mnar: one imputed (optionally MNAR-shifted) copy of the cases."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 

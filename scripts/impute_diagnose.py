@@ -1,6 +1,6 @@
 """Rule impute_diagnose: missingness tables, structural pairs, warnings and figures."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 

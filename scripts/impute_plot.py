@@ -1,6 +1,6 @@
 """Rule impute_plot: chain convergence and observed-vs-imputed distributions over all imputations."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 

@@ -1,14 +1,14 @@
 """Rule ingest_force: one force's raw extract -> canonical pseudonymised cases, row accounting, quarantine."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.ingest import ingest_force, write_result
-from cara_eval.mapping import load_mapping
-from cara_eval.outcomes import load_harm_weights
-from cara_eval.parsing import load_offence_types
-from cara_eval.pseudonymise import resolve_key
+from cara_eval.ingest.force import ingest_force, write_result
+from cara_eval.ingest.mapping import load_mapping
+from cara_eval.ingest.outcomes import load_harm_weights
+from cara_eval.ingest.parsing import load_offence_types
+from cara_eval.ingest.pseudonymise import resolve_key
 
 mapping = load_mapping(snakemake.input.mapping)
 result = ingest_force(

@@ -1,10 +1,10 @@
 """Rule model_fit: one primary fit (partial pooling) and its no-pooling twin on one imputed dataset."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
@@ -12,9 +12,9 @@ import logging  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.checks import plot_posterior_predictive, posterior_predictive_by_force  # noqa: E402
-from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import derive_seed, fit_cases  # noqa: E402
+from cara_eval.model.checks import plot_posterior_predictive, posterior_predictive_by_force  # noqa: E402
+from cara_eval.model.effectiveness import derive_seed, fit_cases  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
 
 settings = snakemake.params.model
 dataset, outcome = snakemake.wildcards.dataset, snakemake.wildcards.outcome

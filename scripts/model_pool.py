@@ -1,6 +1,6 @@
 """Rule model_pool: pool posterior draws across imputations into the estimand and forest tables."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -9,14 +9,14 @@ import json  # noqa: E402
 import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cara_eval.estimands import (  # noqa: E402
+from cara_eval.model.estimands import (  # noqa: E402
     ESTIMAND_VARIABLES,
     effect_draws,
     estimand_table,
     forest_table,
     stacked_draws,
 )
-from cara_eval.gate import gate_summary  # noqa: E402
+from cara_eval.model.gate import gate_summary  # noqa: E402
 
 settings = snakemake.params.model
 summary = gate_summary([pd.read_csv(path) for path in snakemake.input.gates])

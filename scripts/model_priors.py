@@ -1,18 +1,18 @@
 """Rule model_priors: the configured priors and what they imply for 12-month risk and the CARA effect."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.cells import CellSpec, build_cells  # noqa: E402
-from cara_eval.checks import plot_prior_predictive, prior_predictive, priors_table  # noqa: E402
-from cara_eval.model import build_model, derive_seed  # noqa: E402
+from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
+from cara_eval.model.checks import plot_prior_predictive, prior_predictive, priors_table  # noqa: E402
+from cara_eval.model.effectiveness import build_model, derive_seed  # noqa: E402
 
 settings = snakemake.params.model
 priors_table(settings["priors"]).to_csv(snakemake.output.priors, index=False)

@@ -1,6 +1,6 @@
 """Rule model_truth_check: the pooled estimate and the naive before/after estimate beside the synthetic truth."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -8,7 +8,7 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.naive import naive_before_after, truth_check  # noqa: E402
+from cara_eval.model.naive import naive_before_after, truth_check  # noqa: E402
 
 with open(snakemake.input.truth) as handle:
     truth = json.load(handle)

@@ -1,10 +1,10 @@
 """Rule outcome_fit: one secondary-outcome fit (reoffence_count or harm) on one imputed dataset, and its gate."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
@@ -12,9 +12,9 @@ import logging  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import derive_seed  # noqa: E402
-from cara_eval.outcome_models import fit_outcome, gated_variables, observed_table  # noqa: E402
+from cara_eval.model.effectiveness import derive_seed  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
+from cara_eval.outcomes.models import fit_outcome, gated_variables, observed_table  # noqa: E402
 
 outcome, dataset = snakemake.wildcards.secondary_outcome, snakemake.wildcards.dataset
 seed = derive_seed(snakemake.params.seed, outcome, dataset)

@@ -1,6 +1,6 @@
 """Rule outcome_pool: pool a secondary outcome's posterior draws across imputations into its estimand table."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -9,9 +9,9 @@ import json  # noqa: E402
 import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cara_eval.estimands import estimand_table, stacked_draws  # noqa: E402
-from cara_eval.gate import gate_summary  # noqa: E402
-from cara_eval.outcome_models import ESTIMANDS, estimand_variables  # noqa: E402
+from cara_eval.model.estimands import estimand_table, stacked_draws  # noqa: E402
+from cara_eval.model.gate import gate_summary  # noqa: E402
+from cara_eval.outcomes.models import ESTIMANDS, estimand_variables  # noqa: E402
 
 outcome = snakemake.wildcards.secondary_outcome
 summary = gate_summary([pd.read_csv(path) for path in snakemake.input.gates])

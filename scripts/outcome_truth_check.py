@@ -1,6 +1,6 @@
 """Rule outcome_truth_check: a secondary outcome's pooled estimates beside the synthetic truth."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -8,7 +8,7 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.naive import truth_check  # noqa: E402
+from cara_eval.model.naive import truth_check  # noqa: E402
 
 with open(snakemake.input.truth) as handle:
     truth = json.load(handle)

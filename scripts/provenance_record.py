@@ -1,12 +1,12 @@
 """Write results/provenance/run.json: commit, config, package versions, SHA-256 of every input file."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import logging
 
-from cara_eval.provenance import record_run, write_record
+from cara_eval.provenance.record import record_run, write_record
 
 inputs = {kind: list(snakemake.input[kind]) for kind in ("raw", "mapping", "config")}
 record = record_run(inputs, snakemake.params.config, snakemake.params.repo)

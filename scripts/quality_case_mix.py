@@ -1,6 +1,6 @@
 """Rule quality_case_mix: case mix by force and arm with standardised mean differences, before imputation."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -8,7 +8,8 @@ import logging
 
 import pandas as pd
 
-from cara_eval import quality, quality_figures
+from cara_eval.quality import figures as quality_figures
+from cara_eval.quality import profile as quality
 
 columns = ["force", "arm", *quality.NUMERIC_COVARIATES, *quality.CATEGORICAL_COVARIATES]
 cases = pd.read_parquet(snakemake.input.cases, columns=columns)

@@ -1,6 +1,6 @@
 """Rule quality_profile: completeness, exclusion reasons, follow-up, cohort sizes and process measures."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -8,8 +8,9 @@ import logging
 
 import pandas as pd
 
-from cara_eval import quality, quality_figures
-from cara_eval.schema import CASE_FIELDS
+from cara_eval.common.schema import CASE_FIELDS
+from cara_eval.quality import figures as quality_figures
+from cara_eval.quality import profile as quality
 
 # The pseudonymised case and offender ids are never missing and never profiled: leave them on disk.
 columns = [field for field in CASE_FIELDS if field not in ("case_id", "offender_pid")]

@@ -1,19 +1,19 @@
 """Render results/report/cara_report.{html,pdf} and archive the render with what it was made from."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import logging
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cara_eval.render import render_report
-from cara_eval.report_archive import ARCHIVED_ESTIMANDS, ARCHIVED_PROVENANCE, archive_run, latest_archive
-from cara_eval.report_data import CONTRACT_COLUMNS
+from cara_eval.report.archive import ARCHIVED_ESTIMANDS, ARCHIVED_PROVENANCE, archive_run, latest_archive
+from cara_eval.report.data import CONTRACT_COLUMNS
+from cara_eval.report.render import render_report
 
-run_date = datetime.now(timezone.utc).replace(microsecond=0)
+run_date = datetime.now(UTC).replace(microsecond=0)
 inputs = snakemake.input
 manifest = {
     "tables": {name: str(Path(inputs[name]).resolve()) for name in CONTRACT_COLUMNS if name in inputs.keys()},

@@ -1,13 +1,13 @@
 """Rule sensitivity_compare: pooled estimands of every variant of one analysis (pooling, priors, trend)."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cara_eval.sensitivity import pooled_summary, variant_settings  # noqa: E402
+from cara_eval.sensitivity.analyses import pooled_summary, variant_settings  # noqa: E402
 
 analysis, datasets = snakemake.wildcards.analysis, snakemake.params.datasets
 paths = iter(zip(snakemake.input.idata, snakemake.input.gates))

@@ -1,10 +1,10 @@
 """Rule sensitivity_fit: one sensitivity variant of the primary model on one dataset; its gate and PSIS-LOO."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.variant["model"]["compile_dir"])
 
@@ -12,9 +12,9 @@ import logging  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import derive_seed, fit_cases  # noqa: E402
-from cara_eval.sensitivity import cell_loo  # noqa: E402
+from cara_eval.model.effectiveness import derive_seed, fit_cases  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
+from cara_eval.sensitivity.analyses import cell_loo  # noqa: E402
 
 variant, dataset = snakemake.wildcards.variant, snakemake.wildcards.dataset
 settings, pooling = snakemake.params.variant["model"], snakemake.params.variant["pooling"]

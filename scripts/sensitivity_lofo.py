@@ -1,18 +1,18 @@
 """Rule sensitivity_lofo: refit without one force and score its cells as a new force's (one pooling, one dataset)."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import derive_seed  # noqa: E402
-from cara_eval.sensitivity import POOLING_VARIANTS, lofo_score, variant_settings  # noqa: E402
+from cara_eval.model.effectiveness import derive_seed  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
+from cara_eval.sensitivity.analyses import POOLING_VARIANTS, lofo_score, variant_settings  # noqa: E402
 
 pooling, dataset, force = snakemake.wildcards.pooling, snakemake.wildcards.dataset, snakemake.wildcards.force
 variant = {p: v for v, p in POOLING_VARIANTS.items()}[pooling]

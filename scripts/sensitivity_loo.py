@@ -1,12 +1,12 @@
 """Rule sensitivity_loo: PSIS-LOO (over cells) of no, partial and complete pooling within each dataset."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from cara_eval.sensitivity import loo_table  # noqa: E402
+from cara_eval.sensitivity.analyses import loo_table  # noqa: E402
 
 datasets = snakemake.params.datasets
 fits = iter(zip(snakemake.input.loo, snakemake.input.gates))

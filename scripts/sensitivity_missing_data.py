@@ -1,7 +1,7 @@
 """Rule sensitivity_missing_data: multiple imputation (the primary) vs complete cases vs the MNAR delta grid,
 and the delta at which the conclusion would change."""
 
-from cara_eval.logsetup import redirect_to_log
+from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
@@ -9,7 +9,7 @@ import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cara_eval.impute.naming import mnar_label  # noqa: E402
-from cara_eval.sensitivity import mnar_grid, pooled_summary, summary_rows, tipping_point  # noqa: E402
+from cara_eval.sensitivity.analyses import mnar_grid, pooled_summary, summary_rows, tipping_point  # noqa: E402
 
 mnar, fits = snakemake.params.mnar, dict(zip(snakemake.input.idata, snakemake.input.gates))
 

@@ -1,6 +1,6 @@
 """Small canonical-case simulator with a known piecewise-exponential hazard, for the model tests.
 
-Independent of cara_eval.synth on purpose: the tests need exact control of the true effect, the
+Independent of cara_eval.synth.population on purpose: the tests need exact control of the true effect, the
 censoring and the flag-only forces, with a few hundred cases.
 """
 

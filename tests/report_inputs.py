@@ -168,7 +168,7 @@ def _save_crosscheck_and_costbenefit(save) -> None:
     """Cross-check estimates and balance in the contract layout; cost-benefit tables from the stage's own functions."""
     import numpy as np
 
-    from cara_eval import costbenefit
+    from cara_eval.costbenefit import economics as costbenefit
 
     note = "force fixed effects, linear calendar year, covariates"
     rows = [("logit_glm", "pooled", "", "odds_ratio", 0.79, 0.70, 0.89, 0.004, note),

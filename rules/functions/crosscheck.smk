@@ -6,7 +6,6 @@ def get_crosscheck_cases():
     return f"results/impute/{config['crosscheck']['dataset']}.parquet"
 
 
-
 def get_crosscheck_outputs():
     """The cross-check deliverables the report reads."""
     return ["results/crosscheck/estimates.csv", "results/crosscheck/balance.csv"]

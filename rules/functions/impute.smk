@@ -1,6 +1,5 @@
 """Decisions of the impute stage (its get_* functions), kept apart from its rules."""
 
-
 from cara_eval.impute.naming import mnar_label
 
 
@@ -12,7 +11,6 @@ def get_mnar_datasets():
         for delta in mnar["deltas"]
         for k in range(1, mnar["m"] + 1)
     ]
-
 
 
 def get_impute_traces():

@@ -4,4 +4,3 @@
 def get_force_mapping(wildcards):
     """Mapping file of the force being ingested."""
     return get_mapping_path(wildcards.force)
-

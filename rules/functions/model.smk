@@ -1,6 +1,5 @@
 """Decisions of the model stage (its get_* functions), kept apart from its rules."""
 
-
 import yaml
 
 

@@ -1,6 +1,5 @@
 """Decisions of the report stage (its get_* functions), kept apart from its rules."""
 
-
 import hashlib
 from pathlib import Path
 
@@ -9,7 +8,9 @@ import yaml
 
 def get_report_sources():
     """The .qmd main file, its partials and styling: an edit to any of them reruns the render."""
-    return sorted(str(p) for p in (Path(workflow.basedir) / "report").iterdir() if p.is_file())
+    return sorted(
+        str(p) for p in (Path(workflow.basedir) / "report").iterdir() if p.is_file()
+    )
 
 
 def get_report_inputs(wildcards):
@@ -26,9 +27,14 @@ def get_report_inputs(wildcards):
         "data_specification": "results/spec/data_specification.csv",
         "estimands": f"results/model/{outcome}/pooled/estimands.csv",
         "forest": f"results/model/{outcome}/pooled/forest.csv",
-        **{f"outcome_{name}_estimands": f"results/outcomes/{name}/pooled/estimands.csv"
-           for name in config["secondary_outcomes"]["outcomes"]},
-        "gates": [f"results/model/{outcome}/{dataset}/gate.csv" for dataset in get_imputation_datasets()],
+        **{
+            f"outcome_{name}_estimands": f"results/outcomes/{name}/pooled/estimands.csv"
+            for name in config["secondary_outcomes"]["outcomes"]
+        },
+        "gates": [
+            f"results/model/{outcome}/{dataset}/gate.csv"
+            for dataset in get_imputation_datasets()
+        ],
         "crosscheck_estimates": "results/crosscheck/estimates.csv",
         "crosscheck_balance": "results/crosscheck/balance.csv",
         "costbenefit_summary": "results/costbenefit/summary.csv",
@@ -55,7 +61,10 @@ def get_report_forces(wildcards):
     forces = {}
     for force in get_forces():
         mapping = yaml.safe_load(Path(get_mapping_path(force)).read_text())
-        forces[force] = {"display_name": mapping.get("display_name"), "design": mapping.get("design") or {}}
+        forces[force] = {
+            "display_name": mapping.get("display_name"),
+            "design": mapping.get("design") or {},
+        }
     return forces
 
 
@@ -78,4 +87,7 @@ def get_report_calibration_run():
     coverage = Path("results/calibration/coverage.csv")
     if not coverage.is_file():
         return {}
-    return {"coverage": str(coverage.resolve()), "sha256": hashlib.sha256(coverage.read_bytes()).hexdigest()}
+    return {
+        "coverage": str(coverage.resolve()),
+        "sha256": hashlib.sha256(coverage.read_bytes()).hexdigest(),
+    }

@@ -1,7 +1,6 @@
 """Decisions of the sensitivity stage (its get_* functions), kept apart from its rules."""
 
-
-from cara_eval.sensitivity import POOLING_VARIANTS, variant_settings
+from cara_eval.sensitivity.analyses import POOLING_VARIANTS, variant_settings
 
 
 def is_sensitivity_on(analysis):
@@ -25,7 +24,7 @@ def get_comparison_variants(wildcards):
 
 
 def get_variant_settings(wildcards):
-    """Model config, pooling and note of a variant (cara_eval.sensitivity.variant_settings)."""
+    """Model config, pooling and note of a variant (cara_eval.sensitivity.analyses.variant_settings)."""
     settings, pooling, note = variant_settings(
         config["model"], config["sensitivity"], wildcards.variant
     )

@@ -1,7 +1,7 @@
 """Benchmark: one imputed dataset (default config) on N synthetic cases; prints wall time and peak RSS.
 
 Usage: .venv/bin/python scripts/benchmarks/bench_impute.py [--cases N] [--forces F] [--dir DIR]
-Generates canonical cases with cara_eval.synth (its missingness, including a structurally missing field) and
+Generates canonical cases with cara_eval.synth.population (its missingness, including a structurally missing field) and
 writes them to DIR first, then times diagnostics and one imputation in a child process, so the peak RSS is
 the imputation's, not the generator's.
 """
@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def generate(path: Path, n_cases: int, n_forces: int, seed: int = 1) -> None:
-    from cara_eval.schema import CASE_FIELDS
-    from cara_eval.synth import simulate_population
+    from cara_eval.common.schema import CASE_FIELDS
+    from cara_eval.synth.population import simulate_population
 
     population = simulate_population(n_cases, None, seed, n_forces=n_forces if n_forces > 9 else None)
     population.cases[CASE_FIELDS].to_parquet(path, index=False)

@@ -31,11 +31,11 @@ def generate(folder, n_cases):
 
 def ingest_all(folder):
     """Every force's ingest, as the workflow runs them, but in one process."""
-    from cara_eval.ingest import ingest_force
-    from cara_eval.mapping import load_mapping
-    from cara_eval.outcomes import load_harm_weights
-    from cara_eval.parsing import load_offence_types
-    from cara_eval.pseudonymise import resolve_key
+    from cara_eval.ingest.force import ingest_force
+    from cara_eval.ingest.mapping import load_mapping
+    from cara_eval.ingest.outcomes import load_harm_weights
+    from cara_eval.ingest.parsing import load_offence_types
+    from cara_eval.ingest.pseudonymise import resolve_key
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     offence_lookup = load_offence_types(REPO / config["offence_types"])

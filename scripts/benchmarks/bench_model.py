@@ -10,15 +10,15 @@ import time
 
 import yaml
 
-from cara_eval.compile_cache import use_compile_dir
+from cara_eval.common.compile_cache import use_compile_dir
 
 CONFIG = yaml.safe_load(open("config/config.yaml"))
 use_compile_dir(CONFIG["model"]["compile_dir"])
 
-from cara_eval.cells import CellSpec, build_cells, row_level_cells  # noqa: E402
-from cara_eval.gate import gate_table  # noqa: E402
-from cara_eval.model import build_model, sample  # noqa: E402
-from cara_eval.synth import simulate_population  # noqa: E402
+from cara_eval.model.cells import CellSpec, build_cells, row_level_cells  # noqa: E402
+from cara_eval.model.effectiveness import build_model, sample  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
+from cara_eval.synth.population import simulate_population  # noqa: E402
 
 
 def timed_fit(cells, settings, sampler, chains, draws, seed):

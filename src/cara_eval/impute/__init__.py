@@ -1,1 +1,3 @@
-"""Missing covariates: diagnostics, multiple imputation across forces, MNAR-shifted and complete-case datasets."""
+"""Impute: missingness diagnostics, chained-equation imputations across forces, MNAR-shifted and complete-case sets.
+Hands imputed datasets results/impute/<dataset>.parquet to the model, outcomes, sensitivity and cross-check stages.
+"""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cara_eval.schema import CARA_PROCESS_FIELDS, ETHNICITIES, OUTCOME_FIELDS, RELATIONSHIPS, SEXES
+from cara_eval.common.schema import CARA_PROCESS_FIELDS, ETHNICITIES, OUTCOME_FIELDS, RELATIONSHIPS, SEXES
 
 # Levels from the canonical schema; the first level is the reference category of the imputation model.
 CATEGORY_LEVELS: dict[str, tuple[str, ...]] = {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cara_eval.common.schema import CASES_SCHEMA
 from cara_eval.impute.chained import ImputationResult, ImputationSettings, MnarShift, complete_cases, impute
 from cara_eval.impute.diagnostics import (
     missingness_by_force,
@@ -14,7 +15,6 @@ from cara_eval.impute.diagnostics import (
     missingness_warnings,
 )
 from cara_eval.impute.fields import check_fields, structural_pairs
-from cara_eval.schema import CASES_SCHEMA
 
 log = logging.getLogger(__name__)
 

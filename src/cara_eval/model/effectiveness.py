@@ -1,0 +1,359 @@
+"""Bayesian hierarchical, censor-aware piecewise-exponential model of the first DA reoffence (PyMC).
+
+Log hazard of a cell in force f, calendar year t, follow-up interval j, covariates x, arm cara:
+
+    log h = force_intercept_f + interval_shape_j + trend_t + force_slope_f * (t - tbar_f) + (x - xbar)'beta
+            + cara * (force_log_hr_f + together_log_hr_shift * together)
+
+with force_intercept_f ~ N(intercept_mean, force_intercept_sd) and force_log_hr_f ~ N(mu_log_hr, tau)
+(partial pooling), trend_t a random walk over calendar years shared by all forces, and force_slope_f a
+force-specific linear deviation from it under a tight prior (zero-sum over forces).
+
+Geometry, measured on the default data (steps per NUTS draw 65 -> 22): every offset is centred where
+the data put their weight, so the force intercept is the log hazard of the force's average case in its
+average year and trades with nothing else. The design columns are centred on the case means (xbar);
+interval_shape is zero on the length-weighted average over the year; trend_t is zero on the case-weighted
+average year (not at one reference year, which tied every intercept to the steps in between); each force
+slope pivots at its own mean year (tbar_f), and the slopes sum to zero so they cannot trade a common
+slope with trend_t. Centred or non-centred force intercepts, effects and trend steps are config
+(`model.centred`): centred where the data dominate the prior, non-centred where they do not (small
+forces' CARA effects; everything on tiny test data). Event-level forces enter as Poisson counts with a
+log-exposure offset, flag-only forces as Binomial counts with p = 1 - exp(-H(follow-up)) from the same
+hazard, so every force informs the hierarchy.
+
+What identifies the CARA effect in a force with only historical controls: within that force, arm and
+calendar time are confounded, so its comparison is "before vs after its start". The shared trend_t is
+learned from the years in which other forces had not yet started (staggered starts) and from
+contemporaneous comparisons; the force's counterfactual path is that shared trend plus its intercept and
+a small linear slope, which the tight force_slope prior keeps from absorbing the step at CARA start. The
+force's effect is then the post-start departure from that path, shrunk towards mu_log_hr. The
+assumption is parallel trends across forces up to a small linear deviation; a force-specific break at
+CARA start other than CARA itself is indistinguishable from the effect.
+
+Estimands are the effect on the treated (ATT): each CARA cell's 12-month risk with and without the CARA
+term, weighted by its CARA case count; they are Deterministics so every fit and prior check reports them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from cara_eval.model.cells import Cells, CellSpec, build_cells
+
+RELATIONSHIPS = ["separated", "together"]
+HYPERPARAMETERS = [
+    "intercept_mean",
+    "interval_log_ratio",
+    "force_intercept_sd",
+    "mu_log_hr",
+    "tau",
+    "together_log_hr_shift",
+    "trend_sd",
+    "beta",
+]
+
+
+def prior(name: str, priors: dict, dims=None, fallback: str | None = None):
+    """One prior from config: `normal` (mu, sigma), `half_normal` (sigma), `half_cauchy` (sigma) or
+    `exponential` (sigma = its mean): the last two are the sensitivity analyses' alternatives for tau.
+    `fallback`: the config key to use when `name` (a prefixed term of a second outcome) has no prior of its own."""
+    spec = priors[name] if fallback is None else priors.get(name, priors[fallback])
+    if spec["dist"] == "normal":
+        return pm.Normal(name, mu=spec.get("mu", 0.0), sigma=spec["sigma"], dims=dims)
+    if spec["dist"] == "half_normal":
+        return pm.HalfNormal(name, sigma=spec["sigma"], dims=dims)
+    if spec["dist"] == "half_cauchy":
+        return pm.HalfCauchy(name, beta=spec["sigma"], dims=dims)
+    if spec["dist"] == "exponential":
+        return pm.Exponential(name, scale=spec["sigma"], dims=dims)
+    raise ValueError(f"prior '{name}': unknown dist {spec['dist']!r}")
+
+
+def varying(name: str, mean, sd, dims: str, centred: bool):
+    """Force-varying term; centred when the data per force dominate the prior, else non-centred."""
+    if centred:
+        return pm.Normal(name, mu=mean, sigma=sd, dims=dims)
+    offset = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mean + sd * offset, dims=dims)
+
+
+def block_data(prefix: str, table: pd.DataFrame, cells: Cells, dim: str) -> dict:
+    """pm.Data containers of one cell table, so one graph serves every imputation."""
+    return {
+        "force": pm.Data(f"{prefix}_force", cells.force_index(table), dims=dim),
+        "period": pm.Data(f"{prefix}_period", cells.period_index(table), dims=dim),
+        "x": pm.Data(f"{prefix}_x", cells.design(table) - cells.covariate_centre, dims=(dim, "covariate")),
+        "together": pm.Data(f"{prefix}_together", table["together"].to_numpy().astype(float), dims=dim),
+    }
+
+
+def _odds_ratio(risk1, risk0):
+    return (risk1 / (1 - risk1)) / (risk0 / (1 - risk0))
+
+
+POOLING = ("partial", "none", "complete")
+
+
+def model_coords(cells: Cells) -> dict:
+    """Named coordinates shared by every outcome's model."""
+    spec = cells.spec
+    return {
+        "force": cells.forces,
+        "period": cells.periods,
+        "period_step": cells.periods[1:],
+        "covariate": cells.covariates,
+        "interval": spec.interval_labels,
+        "later_interval": spec.interval_labels[1:],
+        "relationship": RELATIONSHIPS,
+        "standard_cell": np.arange(len(cells.standard)),
+    }
+
+
+@dataclass
+class ForceStructure:
+    """The terms every outcome model shares: force levels and CARA effects, shared trend, case mix."""
+
+    force_intercept: pt.TensorVariable
+    force_log_hr: pt.TensorVariable
+    together_shift: pt.TensorVariable
+    trend: pt.TensorVariable
+    force_slope: pt.TensorVariable
+    beta: pt.TensorVariable
+    years: pt.TensorVariable
+    force_mean_year: pt.TensorVariable
+
+    def log_rate_untreated(self, block: dict):
+        """Log rate of a cell without CARA (before the outcome's own baseline shape)."""
+        return (
+            self.force_intercept[block["force"]]
+            + self.trend[block["period"]]
+            + self.force_slope[block["force"]] * (self.years[block["period"]] - self.force_mean_year[block["force"]])
+            + (block["x"] * self.beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
+        )
+
+    def cara_log_effect(self, block: dict, force_effect=None):
+        """Log rate ratio of CARA in a cell: the force's effect (or a given one) plus the together shift."""
+        effect = self.force_log_hr[block["force"]] if force_effect is None else force_effect
+        return effect + self.together_shift * block["together"]
+
+
+def force_structure(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial",
+                    prefix: str = "") -> ForceStructure:
+    """Declare the shared terms inside the current pm.Model (call under `with pm.Model(coords=...)`).
+
+    pooling: `partial` (force intercepts and CARA effects from hierarchies), `none` (independent wide force
+    intercepts and effects: the forest plot's twin), `complete` (one CARA effect for every force, tau = 0;
+    intercepts still partially pooled). `centred` (config `model.centred`) chooses the parameterisation of
+    the force intercepts, the force effects and the trend's random-walk steps: centred where the data
+    dominate the prior, else non-centred. `prefix` names the variables of a second outcome's terms.
+    """
+    centred = {"intercepts": False, "effects": False, "trend": False, **(centred or {})}
+    if pooling not in POOLING:
+        raise ValueError(f"pooling must be one of {POOLING}, not {pooling!r}")
+    beta = prior(f"{prefix}beta", priors, fallback="beta", dims="covariate")
+    together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
+    trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
+    if centred["trend"]:
+        trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
+    else:
+        trend_steps = trend_sd * pm.Normal(f"{prefix}trend_step_z", 0.0, 1.0, dims="period_step")
+    level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
+    trend = pm.Deterministic(
+        f"{prefix}trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period"
+    )
+    # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
+    force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
+    if pooling == "none":
+        force_intercept = prior(f"{prefix}no_pooling_force_intercept", priors, fallback="no_pooling_force_intercept", dims="force")
+        force_log_hr = prior(f"{prefix}no_pooling_force_log_hr", priors, fallback="no_pooling_force_log_hr", dims="force")
+    else:
+        intercept_sd = prior(f"{prefix}force_intercept_sd", priors, fallback="force_intercept_sd")
+        intercept_mean = prior(f"{prefix}intercept_mean", priors, fallback="intercept_mean")
+        force_intercept = varying(f"{prefix}force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
+        mu = prior(f"{prefix}mu_log_hr", priors, fallback="mu_log_hr")
+        if pooling == "complete":
+            force_log_hr = pm.Deterministic(f"{prefix}force_log_hr", mu * pt.ones(len(cells.forces)), dims="force")
+        else:
+            tau = prior(f"{prefix}tau", priors, fallback="tau")
+            force_log_hr = varying(f"{prefix}force_log_hr", mu, tau, "force", centred["effects"])
+        pm.Deterministic(f"{prefix}hazard_ratio", pt.exp(mu))
+    return ForceStructure(
+        force_intercept=force_intercept,
+        force_log_hr=force_log_hr,
+        together_shift=together_shift,
+        trend=trend,
+        force_slope=force_slope,
+        beta=beta,
+        years=pt.as_tensor(np.asarray(cells.periods, dtype=float)),
+        force_mean_year=pt.as_tensor(cells.force_mean_period),
+    )
+
+
+def interval_shape(name: str, priors: dict, spec: CellSpec):
+    """Log hazard of each follow-up interval relative to the year, zero on the length-weighted average (so
+    the force intercepts do not trade with it); `name` falls back to the prior of `interval_log_ratio`."""
+    log_ratio = prior(name, priors, dims="later_interval", fallback="interval_log_ratio")
+    log_ratios = pt.concatenate([pt.zeros(1), log_ratio])
+    weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
+    return log_ratios - pt.dot(weights, log_ratios)
+
+
+def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial") -> pm.Model:
+    """PyMC model of tidy cells (any_reoffence): see the module docstring and `force_structure`."""
+    spec = cells.spec
+    coords = model_coords(cells)
+    if len(cells.hazard):
+        coords["hazard_cell"] = np.arange(len(cells.hazard))
+    if len(cells.binomial):
+        coords["binomial_cell"] = np.arange(len(cells.binomial))
+
+    with pm.Model(coords=coords) as model:
+        terms = force_structure(cells, priors, centred, pooling)
+        shape = interval_shape("interval_log_ratio", priors, spec)
+        baseline_hazard = pt.exp(shape)
+        log_hazard_untreated = terms.log_rate_untreated
+
+        if len(cells.hazard):
+            table = cells.hazard
+            block = block_data("hazard", table, cells, "hazard_cell")
+            cara = pm.Data("hazard_cara", table["cara"].to_numpy().astype(float), dims="hazard_cell")
+            interval = pm.Data(
+                "hazard_interval",
+                pd.Categorical(table["interval"], categories=spec.interval_labels).codes.astype(np.int64),
+                dims="hazard_cell",
+            )
+            log_exposure = pm.Data("hazard_log_exposure", np.log(table["exposure"].to_numpy()), dims="hazard_cell")
+            eta = (
+                log_hazard_untreated(block)
+                + cara * terms.cara_log_effect(block)
+                + shape[interval]
+                + log_exposure
+            )
+            pm.Poisson("events", mu=pt.exp(eta), observed=table["events"].to_numpy(), dims="hazard_cell")
+
+        if len(cells.binomial):
+            table = cells.binomial
+            block = block_data("binomial", table, cells, "binomial_cell")
+            cara = pm.Data("binomial_cara", table["cara"].to_numpy().astype(float), dims="binomial_cell")
+            days = pm.Data(
+                "binomial_days",
+                table[[f"days_{label}" for label in spec.interval_labels]].to_numpy(),
+                dims=("binomial_cell", "interval"),
+            )
+            n = pm.Data("binomial_n", table["n"].to_numpy(), dims="binomial_cell")
+            eta = log_hazard_untreated(block) + cara * terms.cara_log_effect(block)
+            cumulative_hazard = pt.exp(eta) * (days * baseline_hazard).sum(axis=1)
+            # logit(1 - exp(-H)) = log(1 - exp(-H)) + H: finite for any H, so no start point gives -inf.
+            pm.Binomial(
+                "flag_events",
+                n=n,
+                logit_p=pt.log1mexp(-cumulative_hazard) + cumulative_hazard,
+                observed=table["k"].to_numpy(),
+                dims="binomial_cell",
+            )
+
+        # ATT standardisation over the CARA cases' own cells.
+        table = cells.standard
+        block = block_data("standard", table, cells, "standard_cell")
+        weight = pm.Data("standard_n_cara", table["n_cara"].to_numpy().astype(float), dims="standard_cell")
+        by_force = np.eye(len(cells.forces))[cells.force_index(table)]
+        by_relationship = np.eye(2)[table["together"].to_numpy().astype(int)]
+        year_hazard = pt.exp(log_hazard_untreated(block)) * pt.dot(pt.as_tensor(spec.interval_lengths), baseline_hazard)
+        risk_without = -pt.expm1(-year_hazard)
+
+        lengths = pt.as_tensor(spec.interval_lengths)
+        interval_hazard = pt.exp(log_hazard_untreated(block))[:, None] * baseline_hazard[None, :]
+        groupings = [(None, "", None), (by_force, "_force", "force"), (by_relationship, "_relationship", "relationship")]
+
+        def weighted_mean(values, groups):
+            """ATT average of a per-cell quantity over all CARA cases (groups None) or per group."""
+            if groups is None:
+                return pt.sum(weight * values) / pt.sum(weight)
+            return pt.dot(weight * values, groups) / pt.maximum(pt.dot(weight, groups), 1.0)
+
+        def restricted_mean_days(hazard):
+            """Expected reoffence-free days within the window, from piecewise-constant hazards per day."""
+            per_interval = hazard * lengths[None, :]
+            survival_at_start = pt.exp(-(pt.cumsum(per_interval, axis=1) - per_interval))
+            return pt.sum(survival_at_start * -pt.expm1(-per_interval) / hazard, axis=1)
+
+        def standardise(prefix, log_hr, per_force):
+            """Risk difference, ratio and odds ratio of CARA vs no CARA, pooled and by group."""
+            risk_with = -pt.expm1(-year_hazard * pt.exp(log_hr))
+            for groups, group_suffix, group_dims in groupings:
+                if groups is by_force and not per_force:
+                    continue
+                r1, r0 = weighted_mean(risk_with, groups), weighted_mean(risk_without, groups)
+                name = f"{prefix}{{}}{group_suffix}"
+                pm.Deterministic(name.format("risk_difference_per100"), 100 * (r1 - r0), dims=group_dims)
+                pm.Deterministic(name.format("risk_ratio"), r1 / r0, dims=group_dims)
+                pm.Deterministic(name.format("odds_ratio"), _odds_ratio(r1, r0), dims=group_dims)
+                if groups is None and per_force:
+                    pm.Deterministic("risk_cara", r1)
+                    pm.Deterministic("risk_without_cara", r0)
+
+        def time_to_first(log_hr):
+            """Time-to-first-reoffence estimands of the same fit: the CARA cases' average log hazard ratio and
+            the change in reoffence-free days within the window (restricted mean survival time)."""
+            days_gained = restricted_mean_days(interval_hazard * pt.exp(log_hr)[:, None]) - restricted_mean_days(
+                interval_hazard
+            )
+            for groups, group_suffix, group_dims in groupings:
+                if groups is not by_relationship:
+                    average = pm.Deterministic(f"log_hr_att{group_suffix}", weighted_mean(log_hr, groups), dims=group_dims)
+                    pm.Deterministic(f"hazard_ratio_att{group_suffix}", pt.exp(average), dims=group_dims)
+                pm.Deterministic(f"rmst_difference_days{group_suffix}", weighted_mean(days_gained, groups), dims=group_dims)
+
+        standardise("", terms.cara_log_effect(block), per_force=True)
+        time_to_first(terms.cara_log_effect(block))
+        if pooling == "partial":
+            new_force_z = pm.Normal("new_force_z", 0.0, 1.0)
+            new_force_log_hr = pm.Deterministic("new_force_log_hr", model["mu_log_hr"] + model["tau"] * new_force_z)
+            standardise("new_force_", terms.cara_log_effect(block, new_force_log_hr), per_force=False)
+    return model
+
+
+def sample(
+    model: pm.Model, sampler: str, chains: int, draws: int, tune: int, seed: int, cores: int = 1, target_accept=0.8
+):
+    """NUTS via PyMC (`pymc`) or nutpie (`nutpie`); returns InferenceData with sample_stats.diverging."""
+    with model:
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            random_seed=seed,
+            nuts_sampler=sampler,
+            target_accept=target_accept,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+
+
+def derive_seed(seed: int, *names: str) -> int:
+    """Seed of one fit from the master seed and its names (outcome, dataset): stable across runs."""
+    return int(np.random.SeedSequence([seed, *(zlib.crc32(n.encode()) for n in names)]).generate_state(1)[0])
+
+
+def fit_cases(cases: pd.DataFrame, model_config: dict, seed: int, cores: int = 1, pooling: str = "partial"):
+    """Cells, model and posterior of one dataset as configured (config section `model`)."""
+    cells = build_cells(cases, CellSpec.from_config(model_config["cells"]))
+    model = build_model(cells, model_config["priors"], model_config["centred"], pooling)
+    idata = sample(
+        model,
+        model_config["sampler"],
+        model_config["chains"],
+        model_config["draws"],
+        model_config["tune"],
+        seed,
+        cores,
+        model_config["target_accept"],
+    )
+    return cells, model, idata

@@ -1,0 +1,61 @@
+"""Convergence gate of one fit: every estimand and hyperparameter must pass before its numbers are trusted."""
+
+from __future__ import annotations
+
+import arviz as az
+import pandas as pd
+
+from cara_eval.model.effectiveness import HYPERPARAMETERS
+from cara_eval.model.estimands import ESTIMAND_VARIABLES
+
+
+def gated_variables(idata: az.InferenceData) -> list[str]:
+    """Hyperparameters and estimand variables present in this fit (no-pooling fits lack tau, new force)."""
+    return [v for v in HYPERPARAMETERS + ESTIMAND_VARIABLES if v in idata.posterior]
+
+
+def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variables: list[str] | None = None) -> pd.DataFrame:
+    """Per-parameter R-hat, bulk/tail ESS and the fit's divergences; `passed` applies the config thresholds.
+
+    `variables`: what to judge (default: the primary model's hyperparameters and estimands).
+
+    A single chain has no R-hat (NaN), which fails the gate rather than passing it silently.
+    """
+    names = gated_variables(idata) if variables is None else [v for v in variables if v in idata.posterior]
+    summary = az.summary(idata, var_names=names, kind="diagnostics")
+    divergences = int(idata.sample_stats["diverging"].sum())
+    table = pd.DataFrame(
+        {
+            "dataset": dataset,
+            "parameter": summary.index,
+            "r_hat": summary["r_hat"].to_numpy(),
+            "ess_bulk": summary["ess_bulk"].to_numpy(),
+            "ess_tail": summary["ess_tail"].to_numpy(),
+            "divergences": divergences,
+        }
+    )
+    table["passed"] = (
+        (table["r_hat"] <= thresholds["max_r_hat"])
+        & (table["ess_bulk"] >= thresholds["min_ess_bulk"])
+        & (table["ess_tail"] >= thresholds["min_ess_tail"])
+        & (table["divergences"] <= thresholds["max_divergences"])
+    )
+    return table
+
+
+def gate_summary(gates: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per fit: worst diagnostics and whether the whole fit passed."""
+    rows = [
+        {
+            "dataset": gate["dataset"].iloc[0],
+            "n_parameters": len(gate),
+            "n_failed": int((~gate["passed"]).sum()),
+            "max_r_hat": gate["r_hat"].max(),
+            "min_ess_bulk": gate["ess_bulk"].min(),
+            "min_ess_tail": gate["ess_tail"].min(),
+            "divergences": int(gate["divergences"].iloc[0]),
+            "passed": bool(gate["passed"].all()),
+        }
+        for gate in gates
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,151 @@
+"""The primary effectiveness model: cells, censoring, recovery of a known effect, gate, estimand tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from model_simulation import simulate_cases
+
+from cara_eval.model.cells import CellSpec, build_cells, row_level_cells
+from cara_eval.model.effectiveness import build_model, derive_seed, sample
+from cara_eval.model.estimands import ESTIMANDS, estimand_table, forest_table, stacked_draws
+from cara_eval.model.gate import gate_summary, gate_table
+from cara_eval.model.naive import naive_before_after, truth_check
+
+CONFIG = yaml.safe_load(open("config/config.yaml"))["model"]
+PRIORS = CONFIG["priors"]
+SMALL_DATA_CENTRED = yaml.safe_load(open("tests/config_tiny/config.yaml"))["model"]["centred"]  # few small forces
+SHORT_GATE = {"max_r_hat": 1.05, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 0}
+
+
+def _case(force="alpha", arm="cara", followup=365, event_day=None, source="events", together=True):
+    event = event_day is not None and event_day <= followup
+    return {
+        "case_id": "x", "force": force, "arm": arm, "comparison_type": None if arm == "cara" else "historical",
+        "period": 2020, "age": 33.0, "sex": "male", "prior_da_incidents": 0.0,
+        "together_at_index": together, "followup_days": followup, "outcome_source": source,
+        "any_reoffence": event, "days_to_first": float(event_day) if event and source == "events" else np.nan,
+        "event_observed": event,
+    }
+
+
+def test_censored_case_contributes_exposure_not_event():
+    cases = pd.DataFrame([_case(followup=100), _case(event_day=30), _case(event_day=200)])
+    hazard = build_cells(cases, CellSpec()).hazard.set_index("interval")
+    # [0, 90): 90 (censored case) + 30 (event on day 30) + 90; [90, 365): 10 (censored at day 100) + 110.
+    assert hazard.loc["0-90", "exposure"] == 210 and hazard.loc["0-90", "events"] == 1
+    assert hazard.loc["90-365", "exposure"] == 120 and hazard.loc["90-365", "events"] == 1
+
+
+def test_flag_force_becomes_binomial_cells_with_observed_days():
+    cases = pd.DataFrame(
+        [_case(source="flag", event_day=10), _case(source="flag"), _case(source="flag", followup=200)]
+    )
+    cells = build_cells(cases, CellSpec())
+    assert cells.hazard.empty
+    full = cells.binomial.set_index("followup_days")
+    assert (full.loc[365, "n"], full.loc[365, "k"]) == (2, 1)
+    assert full.loc[200, ["days_0-90", "days_90-365"]].tolist() == [90, 110]
+
+
+def test_cells_keep_sufficient_statistics_of_every_case():
+    cases = simulate_cases(n_per_force=300, seed=3)
+    cells = build_cells(cases, CellSpec())
+    assert cells.hazard["events"].sum() == cases["event_observed"].sum()
+    assert cells.standard["n_cara"].sum() == (cases["arm"] == "cara").sum()
+    assert len(cells.hazard) < 2 * len(cases)  # coarsening: fewer cells than case-intervals
+
+
+def test_missing_covariate_is_refused():
+    cases = simulate_cases(n_per_force=50, seed=1)
+    cases.loc[3, "age"] = np.nan
+    with pytest.raises(ValueError, match="age"):
+        build_cells(cases, CellSpec())
+
+
+def test_naive_before_after_is_crude_difference_of_known_status_cases():
+    cases = pd.DataFrame(
+        [_case(event_day=10), _case(), _case(arm="comparison", event_day=5), _case(arm="comparison", event_day=50),
+         _case(arm="comparison", followup=100)]  # unknown 12-month status: left out
+    )
+    naive = naive_before_after(cases).set_index(["scope", "level"])
+    assert naive.loc[("pooled", ""), "estimate"] == pytest.approx(100 * (0.5 - 1.0))
+
+
+def test_seeds_are_stable_and_distinct_per_fit():
+    assert derive_seed(1, "any_reoffence", "imp1") == derive_seed(1, "any_reoffence", "imp1")
+    assert derive_seed(1, "any_reoffence", "imp1") != derive_seed(1, "any_reoffence", "imp2")
+
+
+@pytest.fixture(scope="module", params=[11, 12, 13])
+def known_effect_fit(request):
+    """Three forces (one flag-only), true log HR -0.7: a large reduction the model must recover."""
+    cases = simulate_cases(n_per_force=500, log_hr=-0.7, flag_forces=("charlie",), seed=request.param)
+    cells = build_cells(cases, CellSpec())
+    model = build_model(cells, PRIORS, SMALL_DATA_CENTRED)
+    idata = sample(model, "pymc", 4, 300, 300, request.param, cores=2, target_accept=0.95)
+    return cases, cells, idata
+
+
+@pytest.mark.slow
+def test_known_large_effect_is_recovered(known_effect_fit):
+    _, _, idata = known_effect_fit
+    draws = stacked_draws([idata], ["mu_log_hr", "risk_difference_per100", "risk_ratio", "risk_ratio_force",
+                                    "hazard_ratio_att", "rmst_difference_days"])
+    table = estimand_table(draws, gate_passed=True).set_index(["estimand", "scope", "level"])
+    rd = table.loc[("risk_difference_per100", "pooled", "")]
+    assert rd["q95"] < 0 and rd["prob_reduction"] > 0.95
+    # Time to first reoffence from the same fit: fewer hazards, so more reoffence-free days within the year.
+    assert table.loc[("hazard_ratio_att", "pooled", ""), "q95"] < 1
+    assert 0 < table.loc[("rmst_difference_days", "pooled", ""), "q05"] < 365
+    log_hr = table.loc[("log_hr", "pooled", "")]
+    assert log_hr["q05"] < -0.7 < log_hr["q95"]
+    assert table.loc[("risk_ratio", "force", "charlie"), "q95"] < 1  # the flag-only force is informed
+
+
+@pytest.mark.slow
+def test_every_estimand_is_in_the_tables(known_effect_fit):
+    _, cells, idata = known_effect_fit
+    draws = stacked_draws([idata, idata], [v for _, _, v, _ in ESTIMANDS])
+    assert draws.sizes["sample"] == 2 * 4 * 300
+    table = estimand_table(draws, gate_passed=False)
+    assert {(e, s) for e, s, _, _ in ESTIMANDS} <= set(zip(table["estimand"], table["scope"]))
+    assert set(table.loc[table["scope"] == "force", "level"]) == set(cells.forces)
+    assert set(table.loc[table["scope"] == "relationship", "level"]) == {"together", "separated"}
+    probabilities = table.set_index("estimand").loc[["pr_any_reduction", "pr_reduction_ge_10pct"], "mean"]
+    assert probabilities.between(0, 1).all() and probabilities.iloc[0] >= probabilities.iloc[1]
+    assert not table["gate_passed"].any()
+    n_cases = cells.case_counts.groupby("force")["n_cases"].sum()
+    forest = forest_table(draws, draws, n_cases)
+    assert len(forest) == 2 * len(cells.forces) + 2
+    assert forest.set_index("method").loc["pooled", "n_cases"] == 1500
+
+
+@pytest.mark.slow
+def test_gate_passes_a_healthy_fit_and_flags_a_broken_one(known_effect_fit):
+    cases, cells, idata = known_effect_fit
+    assert gate_table(idata, "healthy", SHORT_GATE)["passed"].all()
+    broken = sample(build_model(cells, PRIORS, SMALL_DATA_CENTRED), "pymc", chains=1, draws=20, tune=0, seed=1)
+    gate = gate_table(broken, "broken", SHORT_GATE)
+    assert not gate["passed"].any()  # one chain: no R-hat; 20 draws: no ESS
+    summary = gate_summary([gate_table(idata, "imp1", SHORT_GATE), gate]).set_index("dataset")
+    assert summary.loc["imp1", "passed"] and not summary.loc["broken", "passed"]
+
+
+@pytest.mark.slow
+def test_truth_check_reports_coverage_and_naive_bias(known_effect_fit):
+    cases, _, idata = known_effect_fit
+    table = estimand_table(stacked_draws([idata], ["risk_difference_per100"]), gate_passed=True)
+    q05, q95 = table.iloc[0][["q05", "q95"]]
+    truth = {"outcomes": {"any_reoffence": {"pooled": {"risk_difference_per100": (q05 + q95) / 2}}}}
+    check = truth_check(table, naive_before_after(cases), truth, "any_reoffence").set_index("method")
+    assert bool(check.loc["bayes_hierarchical", "covered"])
+    naive = check.loc["naive_before_after"]
+    assert naive["bias"] == pytest.approx(naive["estimate"] - naive["truth"])
+
+
+def test_row_level_cells_are_one_bernoulli_cell_per_case():
+    cases = simulate_cases(n_per_force=40, seed=2)
+    rows = row_level_cells(cases, CellSpec())
+    assert len(rows.binomial) == len(cases) and (rows.binomial["n"] == 1).all()
+    assert rows.binomial["k"].sum() == cases["any_reoffence"].sum()

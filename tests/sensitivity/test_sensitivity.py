@@ -1,0 +1,186 @@
+"""Sensitivity analyses: real short-chain fits on tiny simulated data, and the stage's rules in a workdir."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, make_workdir, tiny_config
+from model_simulation import simulate_cases
+
+from cara_eval.model.effectiveness import fit_cases
+from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws
+from cara_eval.sensitivity.analyses import (
+    cell_loo,
+    crossing,
+    lofo_score,
+    lofo_table,
+    loo_table,
+    mnar_grid,
+    pooled_summary,
+    summary_table,
+    tipping_point,
+    variant_settings,
+)
+
+MODEL = tiny_config()["model"]
+SENSITIVITY = {**tiny_config()["sensitivity"], "fit": {"chains": 2, "draws": 100, "tune": 100}}
+DRAWS = 2 * 100
+
+
+def test_variants_change_one_thing_and_say_what():
+    settings, pooling, note = variant_settings(MODEL, SENSITIVITY, "tau_half_cauchy_0.25")
+    assert pooling == "partial" and settings["priors"]["tau"] == {"dist": "half_cauchy", "sigma": 0.25}
+    assert note == "tau prior half_normal(0.25) -> half_cauchy(0.25)"
+    assert settings["draws"] == SENSITIVITY["fit"]["draws"] and MODEL["priors"]["tau"]["dist"] == "half_normal"  # config untouched
+    settings, pooling, note = variant_settings(MODEL, SENSITIVITY, "force_trends")
+    assert settings["priors"]["force_slope"]["sigma"] == 0.15 and note == "force_slope sigma 0.03 -> 0.15"
+    assert variant_settings(MODEL, SENSITIVITY, "pooling_none")[1] == "none"
+    with pytest.raises(ValueError, match="unknown sensitivity variant"):
+        variant_settings(MODEL, SENSITIVITY, "tau_typo")
+
+
+def test_crossing_is_interpolated_between_grid_points_and_nan_when_never_reached():
+    assert crossing([0, 0.5, 1.0], [-2.0, -1.0, 1.0], 0.0) == pytest.approx(0.75)
+    assert crossing([-1.0, 0, 1.0], [3.0, -2.0, -1.0], 0.0, baseline=0) == pytest.approx(-0.4)  # nearest first
+    assert np.isnan(crossing([0, 1, 2], [-3.0, -2.0, -1.0], 0.0))
+
+
+def test_tipping_point_finds_where_the_conclusion_changes():
+    grid = pd.DataFrame({"delta": [0.0, 0.5, 1.0, 2.0], "rd_mean": [-5.0, -4.0, -3.0, -1.0],
+                         "rd_q05": [-8.0, -7.0, -6.0, -4.0], "rd_q95": [-2.0, -1.0, 0.0, 2.0],
+                         "pr_any_reduction": [0.99, 0.97, 0.93, 0.7]})
+    tip = tipping_point(grid, 0.9).set_index(["criterion", "side"])
+    assert tip.loc[("rd_q95_reaches_0", "positive"), "tipping_delta"] == pytest.approx(1.0)
+    assert tip.loc[("pr_any_reduction_crosses", "positive"), "tipping_delta"] == pytest.approx(1.0 + 0.03 / 0.23)
+    assert np.isnan(tip.loc[("rd_q05_reaches_0", "positive"), "tipping_delta"])
+    assert tip.loc[("rd_q95_reaches_0", "positive"), "max_shift_rd_mean"] == pytest.approx(4.0)
+    assert ("rd_q95_reaches_0", "negative") not in tip.index  # no grid point below the baseline
+
+
+@pytest.fixture(scope="module")
+def common_effect_fits():
+    """Five small forces sharing one CARA effect (log HR -0.7): no, partial and complete pooling, 2 x 100 draws.
+    Small forces are where independent wide force terms overfit and pooling pays."""
+    cases = simulate_cases(forces=("alpha", "bravo", "charlie", "delta", "echo"), n_per_force=120, log_hr=-0.7,
+                           flag_forces=("charlie",), seed=5)
+    fits = {}
+    for variant in ["primary", "pooling_none", "pooling_complete"]:
+        settings, pooling, _ = variant_settings(MODEL, SENSITIVITY, variant)
+        _, model, idata = fit_cases(cases, settings, 5, 2, pooling)
+        fits[variant] = (model, idata)
+    return cases, fits
+
+
+def test_loo_prefers_pooling_over_no_pooling_when_the_effect_is_common(common_effect_fits):
+    _, fits = common_effect_fits
+    elpds = {variant: cell_loo(model, idata) for variant, (model, idata) in fits.items()}
+    n_cells = {elpd.n_data_points for elpd in elpds.values()}
+    assert len(n_cells) == 1 and n_cells.pop() > 100  # same cells (hazard + binomial) in every variant
+    table = loo_table(elpds, "sim").set_index("variant")
+    assert table.loc["pooling_none", "rank"] == 2  # worst
+    assert table.loc["pooling_none", "p_loo"] > table.loc["pooling_complete", "p_loo"]  # more free force terms
+    assert np.isclose(table["weight"].sum(), 1.0)
+    summary = summary_table({"pooling_loo": table.reset_index().assign(gate_passed=True)}).set_index("variant")
+    assert (summary["estimand"] == "elpd_loo").all()
+    assert summary.loc["primary", "mean"] == pytest.approx(table.loc["primary", "elpd_loo"])
+    assert (summary["q05"] < summary["mean"]).all() and summary["note"].str.contains("over .* cells").all()
+
+
+def test_pooled_summary_reports_the_known_reduction(common_effect_fits):
+    _, fits = common_effect_fits
+    summary = pooled_summary([fits["primary"][1]], True, "pooling", "primary", "note").set_index("estimand")
+    assert list(summary.index) == ["risk_difference_per100", "tau", "pr_any_reduction"]
+    assert summary.loc["risk_difference_per100", "q95"] < 0
+    assert summary.loc["pr_any_reduction", "mean"] > 0.9
+
+
+def test_leave_one_force_out_scores_are_finite_and_prefer_borrowing(common_effect_fits):
+    cases, _ = common_effect_fits
+    rows = []
+    for pooling, variant in [("partial", "primary"), ("none", "pooling_none")]:
+        settings, _, _ = variant_settings(MODEL, SENSITIVITY, variant)
+        row, _ = lofo_score(cases, "bravo", settings, pooling, seed=3, copies=4, cores=2)
+        rows.append({**row, "dataset": "sim", "gate_passed": True})
+    scores = pd.DataFrame(rows).set_index("pooling")
+    assert np.isfinite(scores["lpd"]).all() and (scores["lpd"] < 0).all()
+    assert (scores["n_draws"] == DRAWS * 4).all()
+    # No pooling predicts an unseen force from its wide priors only: far worse than the hierarchy.
+    assert scores.loc["partial", "lpd"] > scores.loc["none", "lpd"]
+    table = lofo_table(scores.reset_index())
+    total = table[table["force"] == "all"].set_index("pooling")
+    assert total.loc["partial", "rank"] == 1 and total.loc["partial", "lpd"] == pytest.approx(scores.loc["partial", "lpd"])
+    summary = summary_table({"lofo": table}).set_index("variant")
+    assert summary.loc["partial", "estimand"] == "lofo_lpd"
+
+
+def _run_stage(workdir, *args):
+    """Snakemake on the repository's Snakefile in a temporary workdir; fails with its output."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+                           "--cores", "2", *args], cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return proc
+
+
+def test_publication_config_plans_every_analysis(tmp_path):
+    """Dry run: one fit job per (variant, dataset), one refit per (pooling, dataset, held-out force)."""
+    workdir = make_workdir(tmp_path / "work")
+    publication = yaml.safe_load((REPO / "config" / "publication.yaml").read_text())
+    publication["sensitivity"]["datasets"] = ["imp1", "imp2"]  # the tiny config imputes m = 2
+    (workdir / "config" / "publication.yaml").write_text(yaml.safe_dump(publication))
+    proc = _run_stage(workdir, "-n", "--quiet", "rules", "--configfile", "config/config.yaml",
+                      "config/publication.yaml", "--", "results/sensitivity/summary.csv")
+    counts = dict(re.findall(r"^(sensitivity_\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
+    # primary, pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar0_imp1, mnar1_imp1
+    assert counts == {"sensitivity_fit": "17", "sensitivity_lofo": str(3 * 2 * 3), "sensitivity_compare": "3",
+                      "sensitivity_loo": "1", "sensitivity_lofo_combine": "1", "sensitivity_missing_data": "1",
+                      "sensitivity_summary": "1"}
+
+
+def test_default_set_runs_complete_cases_and_the_mnar_grid(tmp_path, common_effect_fits):
+    """The default set through its own rules, on seeded stage inputs (simulated cases; the primary's estimands
+    from a real fit): an MNAR shift that makes CARA cases' missing history worse moves the effect one way."""
+    cases, fits = common_effect_fits
+    config = tiny_config()
+    config["imputation"]["mnar"] = {**config["imputation"]["mnar"], "deltas": [0, 1.5], "m": 1}
+    config["sensitivity"] = {**SENSITIVITY, "fit": {"chains": 2, "draws": 60, "tune": 60}}  # wiring, not accuracy
+    config["model"]["compile_dir"] = str(REPO / ".cache" / "pytensor")
+    workdir = make_workdir(tmp_path / "work", config)
+    impute = workdir / "results" / "impute"
+    impute.mkdir(parents=True)
+    cara = cases["arm"] == "cara"
+    cases.to_parquet(impute / "cc.parquet")
+    for delta in (0, 1.5):  # the impute stage's MNAR datasets: imputed values shifted by delta (here CARA cases')
+        shifted = cases.assign(prior_da_incidents=cases["prior_da_incidents"] + delta * cara)
+        shifted.to_parquet(impute / f"mnar{delta:g}_imp1.parquet")
+    primary = workdir / "results/model/any_reoffence/pooled/estimands.csv"
+    primary.parent.mkdir(parents=True)
+    estimand_table(stacked_draws([fits["primary"][1]], ESTIMAND_VARIABLES), True).to_csv(primary, index=False)
+
+    _run_stage(workdir, "--configfile", "config/config.yaml", "--set-threads", "sensitivity_fit=1", "--allowed-rules", "sensitivity_fit",
+               "sensitivity_missing_data", "sensitivity_summary", "--", "results/sensitivity/summary.csv")
+    results = workdir / "results" / "sensitivity"
+    table = pd.read_csv(results / "missing_data.csv")
+    assert list(dict.fromkeys(table["variant"])) == ["multiple_imputation", "complete_case", "mnar_delta_0",
+                                                     "mnar_delta_1.5"]
+    rd = table[table["estimand"] == "risk_difference_per100"].set_index("variant")
+    assert (rd["q05"] < rd["mean"]).all() and (rd["mean"] < rd["q95"]).all()
+    assert rd.loc["multiple_imputation", "mean"] == pytest.approx(
+        pd.read_csv(primary).query("estimand == 'risk_difference_per100' and scope == 'pooled'")["mean"].iloc[0])
+    # Worse histories for CARA cases raise their counterfactual risk: the effect grows with delta.
+    mnar = rd.loc[["mnar_delta_0", "mnar_delta_1.5"], "mean"].to_numpy()
+    assert mnar[0] > mnar[1]
+    grid = mnar_grid(table)
+    assert list(grid["delta"]) == [0.0, 1.5]
+    tip = pd.read_csv(results / "tipping_point.csv").set_index(["criterion", "side"])
+    assert tip.loc[("rd_q95_reaches_0", "positive"), "max_shift_rd_mean"] == pytest.approx(mnar[0] - mnar[1])
+    expected = crossing(grid["delta"], grid["pr_any_reduction"], SENSITIVITY["tipping_prob_reduction"])
+    assert tip.loc[("pr_any_reduction_crosses", "positive"), "tipping_delta"] == pytest.approx(expected, nan_ok=True)
+    summary = pd.read_csv(results / "summary.csv")
+    assert set(summary["analysis"]) == {"missing_data"} and summary["gate_passed"].dtype == bool
+    gates = sorted(g.parent.name for g in (results / "fits" / "primary").glob("*/gate.csv"))
+    assert gates == ["cc", "mnar0_imp1", "mnar1.5_imp1"]
+    assert (results / "summary.png").stat().st_size > 5000

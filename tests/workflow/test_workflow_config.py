@@ -1,0 +1,33 @@
+"""The workflow refuses a bad config with a message naming the key, and lints clean."""
+
+import shutil
+
+import yaml
+from conftest import REPO, deep_merge, run_snakemake, tiny_config
+
+
+def _workdir_with_config(tmp_path, config):
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def test_unknown_key_stops_the_run_naming_it(tmp_path):
+    config = deep_merge(tiny_config(), {"eligibility": {"min_agee": 18}})
+    proc = run_snakemake(_workdir_with_config(tmp_path, config), "-n", check=False)
+    assert proc.returncode != 0
+    assert "min_agee" in proc.stdout + proc.stderr
+
+
+def test_wrong_type_stops_the_run_naming_it(tmp_path):
+    config = deep_merge(tiny_config(), {"outcomes": {"followup_days": "a year"}})
+    proc = run_snakemake(_workdir_with_config(tmp_path, config), "-n", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "followup_days" in output and "a year" in output
+
+
+def test_lint_has_nothing_to_fix(tmp_path):
+    proc = run_snakemake(_workdir_with_config(tmp_path, tiny_config()), "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
