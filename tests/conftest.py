@@ -11,6 +11,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = REPO / "tests" / "config_tiny" / "config.yaml"
+# Subprocesses import this checkout's package, as the test process does (pyproject's pytest pythonpath).
+CHECKOUT_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -37,14 +39,14 @@ def make_workdir(root: Path, config: dict | None = None) -> Path:
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run(
         [sys.executable, "-m", "cara_eval.synth", "--config", "config/config.yaml"],
-        cwd=root, check=True, capture_output=True, text=True,
+        cwd=root, check=True, capture_output=True, text=True, env=CHECKOUT_ENV,
     )
     return root
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in workdir; output is kept for assertions and failure messages."""
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(CHECKOUT_ENV, PYTHONHASHSEED="0")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
          "--cores", "2", f"--configfile={workdir / 'config' / 'config.yaml'}", *args],
