@@ -8,7 +8,15 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from matplotlib.figure import Figure
+
+from cara_eval.ingest.mapping import load_mapping
+from cara_eval.ingest.spec import build_data_specification
+from cara_eval.provenance.record import package_versions, sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+FORCE_MAPPINGS = REPO / "config" / "forces"
 
 FORCES = ["hampshire", "norfolk", "west_yorkshire"]
 DISPLAY = {"hampshire": "Hampshire", "norfolk": "Norfolk", "west_yorkshire": "West Yorkshire"}
@@ -111,17 +119,9 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
             }
         ),
     )
-    save(
-        "data_specification",
-        "spec/data_specification.csv",
-        pd.DataFrame(
-            {
-                "field": ["case_id", "arm"], "dtype": ["string", "string"], "allowed_values": ["", "cara|comparison"],
-                "meaning": ["HMAC pseudonym of the crime reference", "CARA or comparison"],
-                "forces_supplying": ["all", "all"],
-            }
-        ),
-    )
+    # The real specification (31 fields, long cells): the table that must split across PDF pages.
+    save("data_specification", "spec/data_specification.csv",
+         build_data_specification([load_mapping(path) for path in sorted(FORCE_MAPPINGS.glob("*.yaml"))]))
     save("estimands", "model/any_reoffence/pooled/estimands.csv", estimands)
     forest = [(f, m, mean, mean - 3.5 - (m == "no_pooling"), mean + 3.5 + (m == "no_pooling"), n)
               for f, n in zip(FORCES, [200, 120, 110]) for m, mean in [("no_pooling", -5.8), ("partial_pooling", -4.6)]]
@@ -148,8 +148,10 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     provenance.parent.mkdir(parents=True, exist_ok=True)
     provenance.write_text(json.dumps({
         "run_date": "2026-11-26T23:00:00+00:00", "git": {"commit": "0" * 40, "dirty": False},
-        "config": {"seed": 7}, "versions": {"python": "3.11.9", "pandas": "2.3.3"},
-        "inputs": [{"path": "data/raw/norfolk/norfolk_cases.xlsx", "kind": "raw", "bytes": 10, "sha256": "a" * 64}],
+        "config": yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "versions": package_versions(),
+        "inputs": [{"path": "data/raw/norfolk/norfolk_cases.xlsx", "kind": "raw", "bytes": 10, "sha256": "a" * 64},
+                   *({"path": f"config/forces/{m.name}", "kind": "mapping", "bytes": m.stat().st_size,
+                      "sha256": sha256_file(m)} for m in sorted(FORCE_MAPPINGS.glob("*.yaml")))],
     }))
     return {
         "tables": paths,
