@@ -30,6 +30,8 @@ CELL_START = re.compile(r"^```\{python\}\s*$")
 CELL_END = re.compile(r"^```\s*$")
 OPTION = re.compile(r"^#\|\s?(.*)$")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+DATE_TOKENS = re.compile(r"YYYY|MMMM|MMM|MM|DD|D")
+TYPST_PAGE_OPTIONS = ("papersize", "margin", "fontsize")
 
 
 class RenderError(RuntimeError):
@@ -217,10 +219,17 @@ def pandoc(markdown_path: Path, output: Path, to: str, extra: list[str]) -> None
         raise RenderError(f"pandoc -t {to} failed:\n{proc.stderr}")
 
 
+def title_date(front: dict, run_date: datetime) -> str:
+    """The run date as Quarto writes it under the title: the document's `date-format` (dayjs tokens)."""
+    fields = {"YYYY": f"{run_date:%Y}", "MMMM": f"{run_date:%B}", "MMM": f"{run_date:%b}", "MM": f"{run_date:%m}",
+              "DD": f"{run_date:%d}", "D": str(run_date.day)}
+    return DATE_TOKENS.sub(lambda match: fields[match.group()], front.get("date-format", "YYYY-MM-DD"))
+
+
 def _metadata_args(front: dict, to: str, run_date: datetime) -> list[str]:
     """Title block and the format's toc / numbering options, read from the same YAML Quarto reads."""
     options = _format_options(front, to)
-    args = ["--metadata", f"date={run_date:%d %B %Y}"]
+    args = ["--metadata", f"date={title_date(front, run_date)}"]
     if options.get("toc"):
         args += ["--toc", f"--toc-depth={options.get('toc-depth', 3)}"]
     if options.get("number-sections"):
@@ -247,15 +256,21 @@ def render_fallback(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime
     (build / "report.typ.md").write_text(typst_markdown)
     html_options = _format_options(front, "html")
     css = [f"--css={c}" for c in _as_list(html_options.get("css"))]
+    if "max-width" in html_options:  # pandoc's own page CSS (off once --css is given) carries the page width
+        css += ["--variable=document-css", f"--variable=maxwidth={html_options['max-width']}"]
+    links = build / "format-links.html"  # Quarto lists the PDF under "Other Formats"; the fallback says the same
+    links.write_text(f'<nav class="format-links">Other formats: <a href="{pdf_link(html_out, pdf_out)}">PDF</a></nav>\n')
     pandoc(build / "report.html.md", html_out, "html5",
-           [*_metadata_args(front, "html", run_date), "--embed-resources", *css])
+           [*_metadata_args(front, "html", run_date), "--embed-resources", *css, f"--include-before-body={links}"])
     typst_source = build / "report.typ"
     typst_options = _format_options(front, "typst")
     headers = [f"--include-in-header={h}" for h in _as_list(typst_options.get("include-in-header"))]
+    style = typst_options.get("syntax-highlighting")
+    highlighting = [f"--syntax-highlighting={style}"] if style else []
     page = build / "typst-page.yaml"  # page options reach pandoc's typst template as metadata, as in Quarto
-    page.write_text(yaml.safe_dump({k: typst_options[k] for k in ("papersize", "margin") if k in typst_options}))
+    page.write_text(yaml.safe_dump({k: typst_options[k] for k in TYPST_PAGE_OPTIONS if k in typst_options}))
     pandoc(build / "report.typ.md", typst_source, "typst",
-           [*_metadata_args(front, "typst", run_date), *headers, f"--metadata-file={page}"])
+           [*_metadata_args(front, "typst", run_date), *headers, *highlighting, f"--metadata-file={page}"])
     try:
         typst.compile(str(typst_source), output=str(pdf_out), root=str(build), timestamp=int(run_date.timestamp()))
     except Exception as error:  # typst raises its own error types with the source location in the message
@@ -270,16 +285,27 @@ def _as_list(value) -> list:
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
+def pdf_link(html_out: Path, pdf_out: Path) -> str:
+    """Where the HTML report's "Other Formats" link finds the PDF (they are usually side by side)."""
+    return Path(os.path.relpath(pdf_out, html_out.parent)).as_posix()
+
+
 def render_quarto(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime, env: dict) -> None:
-    """Quarto does everything; the same .qmd's format options apply (embed-resources, typst)."""
-    for to, target in (("html", html_out), ("typst", pdf_out)):
-        proc = subprocess.run(
-            ["quarto", "render", qmd.name, "--to", to, "-M", f"date:{run_date:%d %B %Y}", "--output", target.name],
-            cwd=qmd.parent, capture_output=True, text=True, env=env,
-        )
-        if proc.returncode != 0:
-            raise RenderError(f"quarto render --to {to} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-        shutil.move(qmd.parent / target.name, target)
+    """Quarto does everything; the same .qmd's format options apply (embed-resources, typst, date-format).
+
+    Both formats in one call, each written beside the .qmd and then moved: `--output` would make Quarto's
+    "Other Formats" link point at the HTML itself. The link is given explicitly (the "html" entry, never linked,
+    stops Quarto adding its own "Typst" link).
+    """
+    format_links = f"format-links:[html, {{text: PDF, href: '{pdf_link(html_out, pdf_out)}', icon: file-pdf}}]"
+    proc = subprocess.run(
+        ["quarto", "render", qmd.name, "--to", "html,typst", "-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links],
+        cwd=qmd.parent, capture_output=True, text=True, env=env,
+    )
+    if proc.returncode != 0:
+        raise RenderError(f"quarto render failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    shutil.move(qmd.with_suffix(".html"), html_out)
+    shutil.move(qmd.with_suffix(".pdf"), pdf_out)
 
 
 def renderer_info(use_quarto: bool) -> dict:
