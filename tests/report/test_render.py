@@ -1,5 +1,6 @@
-"""The report renders (fallback renderer: no Quarto CLI here) from the result tables, says what they say, and
-publishes no small count."""
+"""The report renders from the result tables, says what they say, and publishes no small count; its PDF pages are
+fit to send. The fallback renders always; Quarto renders too when `quarto` is on PATH (CI sets it up from
+../shared/quarto), and then both renders must show the same pages."""
 
 import re
 import shutil
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import REPO
+from pdf_pages import PDFTOTEXT, landmarks, overprinted_words, page_texts, stranded_captions
 from report_inputs import ESTIMANDS, write_report_inputs
 
 from cara_eval.common.disclosure import find_small_counts
@@ -19,12 +21,14 @@ from cara_eval.report.render import RenderError, number_crossrefs, parse_qmd, re
 from cara_eval.report.sections.summary import summary_markdown
 
 RUN_DATE = datetime(2026, 11, 26, 23, 40, tzinfo=UTC)
+TITLE_DATE = "26 November 2026"
+needs_pdftotext = pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) reads the PDF pages")
 
 
-def _render(root: Path, manifest: dict, name: str = "out"):
+def _render(root: Path, manifest: dict, name: str = "out", renderer: str = "fallback"):
     out = root / name
     render_report(REPO / "report", "cara_report.qmd", manifest, root / f"build_{name}", out / "cara_report.html",
-                  out / "cara_report.pdf", RUN_DATE, "fallback")
+                  out / "cara_report.pdf", RUN_DATE, renderer)
     return out
 
 
@@ -250,3 +254,67 @@ def test_real_pipeline_puts_no_identifier_in_results_and_no_small_count_in_the_r
     html = (workdir / "results" / "report" / "cara_report.html").read_text()
     threshold = yaml.safe_load((workdir / "config/config.yaml").read_text())["report"]["disclosure_threshold"]
     assert find_small_counts(html, threshold) == []
+
+
+def _pdf_link(html: str) -> str:
+    """Where the HTML report's link to its PDF points (Quarto: "Other Formats"; the fallback: the same words)."""
+    return re.search(r'<a href="([^"]+)"[^>]*>(?:<i class="bi bi-file-pdf"></i>)?PDF</a>', html).group(1)
+
+
+def _assert_pages_fit_to_send(out: Path):
+    """Nothing overprinted, no caption without its table, the 31-row data specification split over pages."""
+    pdf = out / "cara_report.pdf"
+    assert overprinted_words(pdf) == []
+    assert stranded_captions(pdf) == []
+    pages = page_texts(pdf)
+    spec_starts = next(i for i, text in enumerate(pages) if "The canonical case fields" in text)
+    spec_ends = next(i for i, text in enumerate(pages) if re.search(r"^\s*event_observed\b", text, re.M))
+    assert spec_ends > spec_starts
+    assert TITLE_DATE in pages[0]
+
+
+@needs_pdftotext
+def test_pdf_pages_are_fit_to_send_and_the_html_links_its_pdf(rendered):
+    _, _, out = rendered
+    _assert_pages_fit_to_send(out)
+    html = (out / "cara_report.html").read_text()
+    assert (out / "cara_report.html").parent.joinpath(_pdf_link(html)).resolve() == (out / "cara_report.pdf").resolve()
+    assert TITLE_DATE in html
+
+
+@needs_pdftotext
+def test_a_long_name_in_a_squeezed_table_wraps_instead_of_running_into_the_next_column(tmp_path):
+    """Nine force columns squeeze the field column below the width of "workshop1_attended" (the fallback printed
+    "workshop1_attended12%"); the header lets it break after an underscore, adding no character to the text."""
+    import typst
+
+    forces = ["Avon and Somerset", "Cambridgeshire", "Dorset", "Hampshire", "Leicestershire", "Norfolk",
+              "Thames Valley", "West Midlands", "West Yorkshire"]
+    cells = ", ".join(f"[{c}]" for c in ["Field", *forces, "workshop1\\_attended", *["12%"] * len(forces)])
+    source = tmp_path / "table.typ"
+    source.write_text((REPO / "report" / "cara_report_header.typ").read_text()
+                      + f"\n#set page(paper: \"a4\", margin: 2cm)\n#table(columns: 10, {cells})\n")
+    typst.compile(str(source), output=str(tmp_path / "table.pdf"))
+    text = page_texts(tmp_path / "table.pdf")[0]
+    assert "workshop1_attended12%" not in text.replace(" ", "")
+    assert re.search(r"workshop1_\s+12%.*\n\s*attended", text)
+    assert "\u200b" not in text
+    assert overprinted_words(tmp_path / "table.pdf") == []
+
+
+@pytest.mark.skipif(shutil.which("quarto") is None,
+                    reason="no `quarto` on PATH: .ci/run sets it up from ../shared/quarto (see README)")
+@needs_pdftotext
+def test_quarto_renders_the_same_report_page_for_page(rendered):
+    root, manifest, fallback = rendered
+    quarto = _render(root, manifest, "quarto", "quarto")
+    assert landmarks(quarto / "cara_report.pdf") == landmarks(fallback / "cara_report.pdf")
+    _assert_pages_fit_to_send(quarto)
+    html = (quarto / "cara_report.html").read_text()
+    text = _text(html)
+    assert "Renderer: Quarto (quarto " in text and TITLE_DATE in text
+    assert "Out of 100 people given CARA, about 4 fewer reoffend within a year" in text
+    assert find_small_counts(html) == [] and html.count("(n)</th>") >= 8
+    assert (quarto / _pdf_link(html)).resolve() == (quarto / "cara_report.pdf").resolve()
+    assert '<col style="width' not in html  # columns sized by their content, as in the fallback
+    assert not re.search(r'src="(?!data:)', html)
