@@ -1,11 +1,12 @@
 """Render the Quarto report to self-contained HTML and PDF, with Quarto or with the engines Quarto drives.
 
-HPC users have the Quarto CLI; this workstation does not. With `quarto` on PATH the report is rendered by Quarto
-(HTML with embedded resources, PDF through Quarto's Typst format). Otherwise the same .qmd goes through the same
-steps by hand: includes expanded, converted to a notebook, executed by a Jupyter kernel (nbclient + ipykernel),
-outputs turned back into markdown (figures as PNG files, tables as pipe tables), then pandoc writes HTML
-(`--embed-resources --standalone`) and Typst, and the `typst` package compiles the PDF. Output depends only on the
-inputs and the run date (stamped into the title block and the PDF metadata).
+With `quarto` on PATH (a cluster module, the conda env, or ../shared/quarto on developer machines and in CI) the
+report is rendered by Quarto (HTML with embedded resources, PDF through Quarto's Typst format). Otherwise the same
+.qmd goes through the same steps by hand: includes expanded, converted to a notebook, executed by a Jupyter kernel
+(nbclient + ipykernel), outputs turned back into markdown (figures as PNG files, tables as pipe tables), then pandoc
+writes HTML (`--embed-resources --standalone`) and Typst, and the `typst` package compiles the PDF. Both read the
+same format options and include the same Typst header and CSS, so their pages agree (tests/report/test_render.py).
+Output depends only on the inputs and the run date (stamped into the title block and the PDF metadata).
 """
 
 import json
