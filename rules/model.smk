@@ -28,7 +28,6 @@ rule model_fit:
         cases="results/impute/{dataset}.parquet",
     output:
         idata="results/model/{outcome}/{dataset}/idata.nc",
-        idata_no_pooling="results/model/{outcome}/{dataset}/idata_no_pooling.nc",
         gate="results/model/{outcome}/{dataset}/gate.csv",
         ppc="results/model/{outcome}/{dataset}/ppc.csv",
         ppc_figure="results/model/{outcome}/{dataset}/ppc.png",
@@ -46,10 +45,30 @@ rule model_fit:
         "../scripts/model_fit.py"
 
 
+rule model_fit_no_pooling:
+    input:
+        cases=f"results/impute/{get_no_pooling_dataset()}.parquet",
+    output:
+        idata="results/model/{outcome}/idata_no_pooling.nc",
+    log:
+        "logs/model_fit_no_pooling/{outcome}.log",
+    benchmark:
+        "benchmarks/model_fit_no_pooling/{outcome}.tsv"
+    conda:
+        "../envs/model.yaml"
+    threads: 2
+    params:
+        model=config["model"],
+        seed=config["seed"],
+        dataset=get_no_pooling_dataset(),
+    script:
+        "../scripts/model_fit_no_pooling.py"
+
+
 rule model_pool:
     input:
         idata=get_model_fit_files("idata.nc"),
-        idata_no_pooling=get_model_fit_files("idata_no_pooling.nc"),
+        idata_no_pooling="results/model/{outcome}/idata_no_pooling.nc",
         gates=get_model_fit_files("gate.csv"),
         ppc=get_model_fit_files("ppc.csv"),
     output:

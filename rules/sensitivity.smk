@@ -115,6 +115,7 @@ rule sensitivity_missing_data:
         "../envs/model.yaml"
     params:
         mnar=config["imputation"]["mnar"],
+        mnar_fit_dirs=get_mnar_fit_dirs(),
         m=config["imputation"]["m"],
         prob_threshold=config["sensitivity"]["tipping_prob_reduction"],
     script:

@@ -1,4 +1,4 @@
-"""Rule model_fit: one primary fit (partial pooling) and its no-pooling twin on one imputed dataset."""
+"""Rule model_fit: one primary fit (partial pooling) on one imputed dataset, its gate and posterior predictive check."""
 
 from cara_eval.common.logsetup import redirect_to_log
 
@@ -30,7 +30,3 @@ logging.info("%s: gate %s", dataset, "passed" if gate["passed"].all() else "FAIL
 ppc = posterior_predictive_by_force(model, idata, cells, settings["ppc_draws"], seed)
 ppc.to_csv(snakemake.output.ppc, index=False)
 plot_posterior_predictive(ppc, snakemake.output.ppc_figure)
-
-no_pooling_settings = {**settings, "draws": settings["no_pooling_draws"], "tune": settings["no_pooling_draws"]}
-_, _, no_pooling = fit_cases(cases, no_pooling_settings, seed + 1, cores=snakemake.threads, pooling="none")
-no_pooling.to_netcdf(snakemake.output.idata_no_pooling)

@@ -29,7 +29,7 @@ if failed and settings["strict"]:
     )
 
 partial = stacked_draws([az.from_netcdf(p) for p in snakemake.input.idata], ESTIMAND_VARIABLES)
-no_pooling = stacked_draws([az.from_netcdf(p) for p in snakemake.input.idata_no_pooling], ESTIMAND_VARIABLES)
+no_pooling = stacked_draws([az.from_netcdf(snakemake.input.idata_no_pooling)], ESTIMAND_VARIABLES)
 estimand_table(partial, gate_passed=not failed).to_csv(snakemake.output.estimands, index=False)
 counts = pd.read_csv(snakemake.input.ppc[0])
 forest = forest_table(partial, no_pooling, counts.groupby("force")["n_cases"].sum())

@@ -5,6 +5,8 @@ from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
+from pathlib import Path  # noqa: E402
+
 import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -26,7 +28,8 @@ parts = [
     summarise([p for p in fits if "/cc/" in p], "complete_case", "complete cases only (rows with any field missing dropped)"),
 ]
 for delta in mnar["deltas"]:
-    paths = [p for p in fits if f"/mnar{mnar_label(delta)}_imp" in p]
+    fit_dirs = snakemake.params.mnar_fit_dirs[mnar_label(delta)]
+    paths = [p for p in fits if str(Path(p).parent) in fit_dirs]
     part = summarise(paths, f"mnar_delta_{mnar_label(delta)}",
                      f"MNAR: imputed {mnar['field']} shifted by {mnar_label(delta)}; {len(paths)} imputation(s)")
     parts.append(part.assign(delta=float(delta)))

@@ -3,11 +3,17 @@
 from cara_eval.impute.naming import mnar_label
 
 
+def get_mnar_dataset(delta, k):
+    """MNAR dataset of one delta and imputation k. Delta 0 shifts nothing: it is imp{k} itself (same seed, same
+    bytes), so neither the dataset nor its fit is made twice."""
+    return f"imp{k}" if delta == 0 else f"mnar{mnar_label(delta)}_imp{k}"
+
+
 def get_mnar_datasets():
-    """MNAR sensitivity datasets: mnar{delta}_imp{k} for every configured delta and k in 1..mnar.m."""
+    """MNAR sensitivity datasets for every configured delta and k in 1..mnar.m."""
     mnar = config["imputation"]["mnar"]
     return [
-        f"mnar{mnar_label(delta)}_imp{k}"
+        get_mnar_dataset(delta, k)
         for delta in mnar["deltas"]
         for k in range(1, mnar["m"] + 1)
     ]
@@ -23,7 +29,7 @@ def get_impute_traces():
 
 def get_impute_outputs():
     """Everything the impute stage delivers (for the final targets)."""
-    datasets = get_imputation_datasets() + get_mnar_datasets() + ["cc"]
+    datasets = dict.fromkeys(get_imputation_datasets() + get_mnar_datasets() + ["cc"])
     return [f"results/impute/{dataset}.parquet" for dataset in datasets] + [
         "results/impute/diagnostics/missingness.csv",
         "results/impute/diagnostics/warnings.csv",

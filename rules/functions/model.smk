@@ -20,6 +20,12 @@ def get_model_fit_files(name):
     return files
 
 
+def get_no_pooling_dataset():
+    """The dataset of the forest plot's no-pooling twin: one fit per outcome (the first imputation), not one per
+    imputation, since it only draws the forest's no-pooling row."""
+    return get_imputation_datasets()[0]
+
+
 def is_synthetic_data():
     """True only when every force's mapping declares synthetic data: only then may truth be read."""
     for force in get_forces():

@@ -53,12 +53,32 @@ def get_pooling_fits(name):
     ]
 
 
+def get_missing_data_fit_dir(dataset):
+    """Where the primary model's fit of a missing-data dataset lives: a primary imputation (MNAR delta 0) is the
+    primary fit itself, anything else (cc, shifted MNAR datasets) a sensitivity fit."""
+    if dataset in get_imputation_datasets():
+        return f"results/model/any_reoffence/{dataset}"
+    return f"results/sensitivity/fits/primary/{dataset}"
+
+
 def get_missing_data_fits(name):
     """Primary-model fits on the complete cases and on every MNAR dataset (imputation.mnar)."""
     return [
-        f"results/sensitivity/fits/primary/{dataset}/{name}"
+        f"{get_missing_data_fit_dir(dataset)}/{name}"
         for dataset in ["cc", *get_mnar_datasets()]
     ]
+
+
+def get_mnar_fit_dirs():
+    """MNAR delta label -> the fit folders of its datasets, so the missing-data table knows which fit is which."""
+    mnar = config["imputation"]["mnar"]
+    return {
+        mnar_label(delta): [
+            get_missing_data_fit_dir(get_mnar_dataset(delta, k))
+            for k in range(1, mnar["m"] + 1)
+        ]
+        for delta in mnar["deltas"]
+    }
 
 
 def get_lofo_scores(name):

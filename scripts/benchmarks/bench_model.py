@@ -34,7 +34,7 @@ def timed_fit(cells, settings, sampler, chains, draws, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     settings = CONFIG["model"]
-    parser.add_argument("--sampler", default=settings["sampler"], choices=["pymc", "nutpie"])
+    parser.add_argument("--sampler", default=settings["sampler"], choices=["pymc", "nutpie", "nutpie_jax"])
     parser.add_argument("--chains", type=int, default=settings["chains"])
     parser.add_argument("--draws", type=int, default=settings["draws"])
     parser.add_argument("--naive-draws", type=int, default=200)

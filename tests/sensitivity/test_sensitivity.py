@@ -13,6 +13,7 @@ from model_simulation import simulate_cases
 
 from cara_eval.model.effectiveness import fit_cases
 from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws
+from cara_eval.model.gate import gate_table
 from cara_eval.sensitivity.analyses import (
     cell_loo,
     crossing,
@@ -134,8 +135,9 @@ def test_publication_config_plans_every_analysis(tmp_path):
     proc = _run_stage(workdir, "-n", "--quiet", "rules", "--configfile", "config/config.yaml",
                       "config/publication.yaml", "--", "results/sensitivity/summary.csv")
     counts = dict(re.findall(r"^(sensitivity_\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
-    # primary, pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar0_imp1, mnar1_imp1
-    assert counts == {"sensitivity_fit": "17", "sensitivity_lofo": str(3 * 2 * 3), "sensitivity_compare": "3",
+    # primary, pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar1_imp1 (MNAR delta 0 is
+    # imp1 itself: its fit is the primary model_fit's, not a sensitivity fit)
+    assert counts == {"sensitivity_fit": "16", "sensitivity_lofo": str(3 * 2 * 3), "sensitivity_compare": "3",
                       "sensitivity_loo": "1", "sensitivity_lofo_combine": "1", "sensitivity_missing_data": "1",
                       "sensitivity_summary": "1"}
 
@@ -153,9 +155,13 @@ def test_default_set_runs_complete_cases_and_the_mnar_grid(tmp_path, common_effe
     impute.mkdir(parents=True)
     cara = cases["arm"] == "cara"
     cases.to_parquet(impute / "cc.parquet")
-    for delta in (0, 1.5):  # the impute stage's MNAR datasets: imputed values shifted by delta (here CARA cases')
-        shifted = cases.assign(prior_da_incidents=cases["prior_da_incidents"] + delta * cara)
-        shifted.to_parquet(impute / f"mnar{delta:g}_imp1.parquet")
+    # MNAR delta 0 is imp1 itself, whose fit is the primary model's; delta 1.5 shifts CARA cases' imputed values.
+    cases.to_parquet(impute / "imp1.parquet")
+    cases.assign(prior_da_incidents=cases["prior_da_incidents"] + 1.5 * cara).to_parquet(impute / "mnar1.5_imp1.parquet")
+    primary_fit = workdir / "results/model/any_reoffence/imp1"
+    primary_fit.mkdir(parents=True)
+    fits["primary"][1].to_netcdf(primary_fit / "idata.nc")
+    gate_table(fits["primary"][1], "imp1", MODEL["gate"]).to_csv(primary_fit / "gate.csv", index=False)
     primary = workdir / "results/model/any_reoffence/pooled/estimands.csv"
     primary.parent.mkdir(parents=True)
     estimand_table(stacked_draws([fits["primary"][1]], ESTIMAND_VARIABLES), True).to_csv(primary, index=False)
@@ -182,5 +188,5 @@ def test_default_set_runs_complete_cases_and_the_mnar_grid(tmp_path, common_effe
     summary = pd.read_csv(results / "summary.csv")
     assert set(summary["analysis"]) == {"missing_data"} and summary["gate_passed"].dtype == bool
     gates = sorted(g.parent.name for g in (results / "fits" / "primary").glob("*/gate.csv"))
-    assert gates == ["cc", "mnar0_imp1", "mnar1.5_imp1"]
+    assert gates == ["cc", "mnar1.5_imp1"]  # delta 0 was not refitted
     assert (results / "summary.png").stat().st_size > 5000
