@@ -41,6 +41,7 @@ rule model_fit:
     params:
         model=config["model"],
         seed=config["seed"],
+        imputations=len(get_imputation_datasets()),
     script:
         "../scripts/model_fit.py"
 
@@ -75,6 +76,7 @@ rule model_pool:
         estimands="results/model/{outcome}/pooled/estimands.csv",
         forest="results/model/{outcome}/pooled/forest.csv",
         gate_summary="results/model/{outcome}/pooled/gate_summary.csv",
+        pooled_gate="results/model/{outcome}/pooled/gate.csv",
         definition="results/model/{outcome}/pooled/estimand.json",
         effect_draws="results/model/{outcome}/pooled/effect_draws.parquet",
     log:

@@ -16,10 +16,13 @@ from cara_eval.model.estimands import (  # noqa: E402
     forest_table,
     stacked_draws,
 )
-from cara_eval.model.gate import gate_summary  # noqa: E402
+from cara_eval.model.gate import gate_summary, pooled_gate  # noqa: E402
 
 settings = snakemake.params.model
-summary = gate_summary([pd.read_csv(path) for path in snakemake.input.gates])
+gates = [pd.read_csv(path) for path in snakemake.input.gates]
+pooled = pooled_gate(gates, settings["gate"])
+pooled.to_csv(snakemake.output.pooled_gate, index=False)
+summary = gate_summary([*gates, pooled])
 summary.to_csv(snakemake.output.gate_summary, index=False)
 failed = summary.loc[~summary["passed"], "dataset"].tolist()
 if failed and settings["strict"]:
@@ -39,5 +42,5 @@ n_cara = counts[counts["arm"] == "cara"].set_index("force")["n_cases"]
 effect_draws(partial, n_cara).to_parquet(snakemake.output.effect_draws, index=False)
 with open(snakemake.output.definition, "w") as handle:
     json.dump({"outcome": snakemake.wildcards.outcome, "estimand": settings["estimand"],
-               "fits": summary["dataset"].tolist(), "failed_fits": failed,
+               "fits": summary["dataset"].iloc[:-1].tolist(), "failed_fits": failed,
                "pooling": "posterior draws concatenated across imputations"}, handle, indent=2)

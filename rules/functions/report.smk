@@ -34,7 +34,8 @@ def get_report_inputs(wildcards):
         "gates": [
             f"results/model/{outcome}/{dataset}/gate.csv"
             for dataset in get_imputation_datasets()
-        ],
+        ]
+        + [f"results/model/{outcome}/pooled/gate.csv"],
         "crosscheck_estimates": "results/crosscheck/estimates.csv",
         "crosscheck_balance": "results/crosscheck/balance.csv",
         "costbenefit_summary": "results/costbenefit/summary.csv",

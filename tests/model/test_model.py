@@ -9,7 +9,7 @@ from model_simulation import simulate_cases
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells
 from cara_eval.model.effectiveness import build_model, derive_seed, sample
 from cara_eval.model.estimands import ESTIMANDS, estimand_table, forest_table, stacked_draws
-from cara_eval.model.gate import gate_summary, gate_table
+from cara_eval.model.gate import gate_summary, gate_table, pooled_gate
 from cara_eval.model.naive import naive_before_after, truth_check
 
 CONFIG = yaml.safe_load(open("config/config.yaml"))["model"]
@@ -149,3 +149,23 @@ def test_row_level_cells_are_one_bernoulli_cell_per_case():
     rows = row_level_cells(cases, CellSpec())
     assert len(rows.binomial) == len(cases) and (rows.binomial["n"] == 1).all()
     assert rows.binomial["k"].sum() == cases["any_reoffence"].sum()
+
+
+def test_pooled_gate_sums_ess_over_imputations_and_keeps_each_fits_r_hat():
+    """Each of m fits carries 1/m of the ESS; the pooled draws must reach the full thresholds."""
+    thresholds = {"max_r_hat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0}
+
+    def fit_gate(dataset, ess, r_hat=1.0, share=1 / 3):
+        table = pd.DataFrame({"dataset": dataset, "parameter": ["mu_log_hr", "tau"], "r_hat": r_hat,
+                              "ess_bulk": ess, "ess_tail": ess, "divergences": 0})
+        table["passed"] = (table["r_hat"] <= 1.01) & (table["ess_bulk"] >= share * 400)
+        return table
+
+    enough = pooled_gate([fit_gate(f"imp{k}", 150) for k in (1, 2, 3)], thresholds).set_index("parameter")
+    assert enough["passed"].all() and (enough["ess_bulk"] == 450).all()
+    assert enough["dataset"].iloc[0] == "pooled (3 fits)"
+    # Fits that each reach a quarter of the ESS (m = 4) but only three of them: the pooled draws fall short.
+    short = pooled_gate([fit_gate(f"imp{k}", 110, share=1 / 4) for k in (1, 2, 3)], thresholds)
+    assert not short["passed"].any() and (short["ess_bulk"] == 330).all()
+    unmixed = pooled_gate([fit_gate("imp1", 1000, r_hat=1.05), fit_gate("imp2", 1000)], thresholds)
+    assert not unmixed["passed"].any() and (unmixed["r_hat"] == 1.05).all()  # ESS cannot buy back a bad fit

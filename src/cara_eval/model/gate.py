@@ -14,10 +14,13 @@ def gated_variables(idata: az.InferenceData) -> list[str]:
     return [v for v in HYPERPARAMETERS + ESTIMAND_VARIABLES if v in idata.posterior]
 
 
-def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variables: list[str] | None = None) -> pd.DataFrame:
+def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variables: list[str] | None = None,
+               ess_share: float = 1.0) -> pd.DataFrame:
     """Per-parameter R-hat, bulk/tail ESS and the fit's divergences; `passed` applies the config thresholds.
 
     `variables`: what to judge (default: the primary model's hyperparameters and estimands).
+    `ess_share`: the fraction of the ESS thresholds this fit must reach by itself. A fit whose draws are pooled
+    with m - 1 others (multiple imputation) carries 1/m of them; `pooled_gate` checks the sum over the fits.
 
     A single chain has no R-hat (NaN), which fails the gate rather than passing it silently.
     """
@@ -36,11 +39,28 @@ def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variable
     )
     table["passed"] = (
         (table["r_hat"] <= thresholds["max_r_hat"])
-        & (table["ess_bulk"] >= thresholds["min_ess_bulk"])
-        & (table["ess_tail"] >= thresholds["min_ess_tail"])
+        & (table["ess_bulk"] >= ess_share * thresholds["min_ess_bulk"])
+        & (table["ess_tail"] >= ess_share * thresholds["min_ess_tail"])
         & (table["divergences"] <= thresholds["max_divergences"])
     )
     return table
+
+
+def pooled_gate(gates: list[pd.DataFrame], thresholds: dict) -> pd.DataFrame:
+    """The ESS thresholds on the pooled draws: per parameter, the bulk and tail ESS summed over the fits whose
+    draws are concatenated (independent chains), besides each fit's own R-hat and divergences."""
+    stacked = pd.concat(gates, ignore_index=True)
+    pooled = stacked.groupby("parameter", sort=False).agg(
+        r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "sum"), ess_tail=("ess_tail", "sum"),
+        divergences=("divergences", "max"), fits_passed=("passed", "all"))
+    pooled["divergences"] = sum(int(gate["divergences"].iloc[0]) for gate in gates)
+    pooled["passed"] = (
+        pooled["fits_passed"]
+        & (pooled["ess_bulk"] >= thresholds["min_ess_bulk"])
+        & (pooled["ess_tail"] >= thresholds["min_ess_tail"])
+    )
+    pooled.insert(0, "dataset", f"pooled ({len(gates)} fits)")
+    return pooled.drop(columns="fits_passed").reset_index()[["dataset", *gates[0].columns.drop("dataset")]]
 
 
 def gate_summary(gates: list[pd.DataFrame]) -> pd.DataFrame:
