@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from cara_eval.impute.fields import check_fields, field_kind, field_levels
 
@@ -145,25 +146,30 @@ class Design:
 
     @cached_property
     def _indicator(self) -> sparse.csr_matrix:
-        """(n_dummies + 1) x rows one-hot matrix; its last row collects the rows without a dummy."""
-        rows = len(self.dummy)
-        return sparse.csr_matrix((np.ones(rows), (self.dummy, np.arange(rows))), shape=(self.n_dummies + 1, rows))
+        """n_dummies x rows: the dummy columns transposed, as a sparse matrix."""
+        with_dummy = np.flatnonzero(self.dummy < self.n_dummies)
+        return sparse.csr_matrix((np.ones(len(with_dummy)), (self.dummy[with_dummy], with_dummy)),
+                                 shape=(self.n_dummies, len(self.dummy)))
 
-    def subset(self, rows: np.ndarray, keep: np.ndarray | None = None) -> "Design":
-        """The given rows and, optionally, only the kept columns (a dropped dummy's rows then have none)."""
+    def rows(self, index: np.ndarray) -> "Design":
+        return Design(self.dense[index], self.dummy[index], self.n_dummies, self.columns)
+
+    def kept(self, keep: np.ndarray) -> "Design":
+        """Only the kept columns; the rows of a dropped dummy then have none (as the reference force)."""
+        if keep.all():
+            return self
         width = self.dense.shape[1]
-        keep = np.ones(self.shape[1], dtype=bool) if keep is None else keep
         kept_dummies = np.flatnonzero(keep[width:])
         relabel = np.full(self.n_dummies + 1, len(kept_dummies))
         relabel[kept_dummies] = np.arange(len(kept_dummies))
-        return Design(self.dense[np.ix_(rows, keep[:width])], relabel[self.dummy[rows]], len(kept_dummies),
+        return Design(self.dense[:, keep[:width]], relabel[self.dummy], len(kept_dummies),
                       tuple(np.asarray(self.columns, dtype=object)[keep]))
 
     def non_constant(self) -> np.ndarray:
-        """Columns that vary over the rows; the first (intercept) is always kept."""
+        """Columns that vary over the rows (a constant one is collinear with the intercept, which is always kept)."""
         dummy_counts = np.bincount(self.dummy, minlength=self.n_dummies + 1)[:-1]
         dummy_varies = (dummy_counts > 0) & (dummy_counts < len(self.dense))
-        return np.concatenate([[True], self.dense[:, 1:].std(axis=0) > 0, dummy_varies])
+        return np.concatenate([[True], (self.dense[:, 1:] != self.dense[0, 1:]).any(axis=0), dummy_varies])
 
     def __matmul__(self, beta: np.ndarray) -> np.ndarray:
         width = self.dense.shape[1]
@@ -172,7 +178,7 @@ class Design:
 
     def transpose_dot(self, values: np.ndarray) -> np.ndarray:
         """X' values, for a vector or a matrix of per-row values."""
-        return np.concatenate([self.dense.T @ values, (self._indicator @ values)[:-1]])
+        return np.concatenate([self.dense.T @ values, self._indicator @ values])
 
     def weighted_gram(self, weights: np.ndarray | None = None) -> np.ndarray:
         """X' diag(weights) X (weights of one when None)."""
@@ -180,7 +186,7 @@ class Design:
         weighted = self.dense if weights is None else self.dense * weights[:, None]
         gram = np.zeros((p, p))
         gram[:width, :width] = self.dense.T @ weighted
-        cross = (self._indicator @ weighted)[:-1]
+        cross = self._indicator @ weighted
         gram[width:, :width], gram[:width, width:] = cross, cross.T
         per_dummy = np.bincount(self.dummy, weights=weights, minlength=self.n_dummies + 1)[:-1]
         gram[width + np.arange(self.n_dummies), width + np.arange(self.n_dummies)] = per_dummy
@@ -278,19 +284,19 @@ class ChainedImputer:
                                          (f, stratum), shift)
         return values
 
-    def _fit_rows(self, observed_rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Observed rows the model is fitted on: all, or a seeded subsample above max_fit_rows."""
-        if len(observed_rows) > self.settings.max_fit_rows:
-            return np.sort(rng.choice(observed_rows, size=self.settings.max_fit_rows, replace=False))
-        return observed_rows
+    def _fit_subsample(self, n_observed: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Positions among the observed rows the model is fitted on: all (None), or a seeded subsample."""
+        if n_observed > self.settings.max_fit_rows:
+            return np.sort(rng.choice(n_observed, size=self.settings.max_fit_rows, replace=False))
+        return None
 
     def _draw(self, f, design, observed_rows, missing_rows, values, rng, warm_starts, key, shift):
-        keep = design.subset(observed_rows).non_constant()
-        x_observed = design.subset(observed_rows, keep)
-        x_missing = design.subset(missing_rows, keep)
-        fit_rows = self._fit_rows(observed_rows, rng)
-        x_fit = x_observed if len(fit_rows) == len(observed_rows) else design.subset(fit_rows, keep)
-        y = values[fit_rows]
+        x_observed = design.rows(observed_rows)
+        keep = x_observed.non_constant()
+        x_observed, x_missing = x_observed.kept(keep), design.rows(missing_rows).kept(keep)
+        subsample = self._fit_subsample(len(observed_rows), rng)
+        x_fit, y = (x_observed, values[observed_rows]) if subsample is None else (
+            x_observed.rows(subsample), values[observed_rows[subsample]])
         if field_kind(f) == "numeric":
             beta_hat, beta = _linear_posterior_draw(rng, x_fit, y)
             imputed = _pmm(rng, x_observed @ beta_hat, values[observed_rows], x_missing @ beta,
@@ -415,7 +421,10 @@ def impute(
         raise ValueError(f"MNAR field '{mnar.field}' has more than two categories: choose a numeric or binary field")
     if mnar is not None and mnar.field not in settings.fields:
         raise ValueError(f"MNAR field '{mnar.field}' is not among imputation.fields")
-    return ChainedImputer(cases, settings, structural).run(seed, mnar)
+    # One BLAS thread: the products are tall and narrow (about 20 dense columns), so a second thread gains little,
+    # and on a shared machine OpenBLAS threads waiting for a busy core made each product 40x slower (measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return ChainedImputer(cases, settings, structural).run(seed, mnar)
 
 
 def complete_cases(cases: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
