@@ -80,7 +80,8 @@ def main() -> None:
     child.start()
     figures = queue.get()
     child.join()
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    # The reset before the imputation also lowered the child's recorded peak: the whole run's is the larger of the two.
+    peak_gb = max(figures["diagnose_peak_gb"], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2)
     print(f"cases={args.cases:,} forces={args.forces} iterations={config['imputation']['iterations']} "
           f"structural_pairs={figures['n_structural']} load_average={' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"diagnostics: wall {figures['diagnose_wall']:.1f} s, CPU {figures['diagnose_cpu']:.1f} s, "
