@@ -211,11 +211,18 @@ def test_binary_mnar_shift_moves_the_log_odds():
     assert shares[1] > shares[0] + 0.15
 
 
-def test_field_missing_in_every_force_stops_naming_it():
+def test_field_no_force_records_is_left_empty_and_said_so():
     cases, _ = make_cases(300, 10)
     cases["victim_sex"] = pd.NA
-    with pytest.raises(ImputationInputError, match="victim_sex.*missing in every force"):
-        diagnose(cases, {}, SECTION)
+    diagnostics = diagnose(cases, {}, SECTION)
+    assert "victim_sex" not in diagnostics.fields and "victim_sex" not in set(diagnostics.missingness["field"])
+    warning = diagnostics.warnings.set_index("field").loc["victim_sex", "message"]
+    assert warning == "victim_sex is recorded by no force: not imputed, and the models leave it out"
+    imputed = imputed_dataset(cases, diagnostics.structural, SECTION, seed=1, k=1).data
+    assert imputed["victim_sex"].isna().all() and imputed[diagnostics.fields].notna().all().all()
+    assert len(complete_case_dataset(cases, SECTION)) > 0
+    with pytest.raises(ImputationInputError, match="outcome or process measure"):
+        diagnose(cases, {}, {**SECTION, "fields": ["any_reoffence"]})
 
 
 def test_diagnostics_find_the_mar_mechanism_and_warn_above_threshold():
