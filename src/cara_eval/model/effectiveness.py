@@ -36,6 +36,7 @@ term, weighted by its CARA case count; they are Deterministics so every fit and 
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ import pytensor.tensor as pt
 
 from cara_eval.model.cells import Cells, CellSpec, build_cells
 
+log = logging.getLogger(__name__)
 RELATIONSHIPS = ["separated", "together"]
 HYPERPARAMETERS = [
     "intercept_mean",
@@ -400,6 +402,8 @@ def derive_seed(seed: int, *names: str) -> int:
 def fit_cases(cases: pd.DataFrame, model_config: dict, seed: int, cores: int = 1, pooling: str = "partial"):
     """Cells, model and posterior of one dataset as configured (config section `model`)."""
     cells = build_cells(cases, CellSpec.from_config(model_config["cells"]))
+    for row in cells.terms.dropped().itertuples():
+        log.info("model term left out: %s (%s)", row.term, row.reason)
     model = build_model(cells, model_config["priors"], model_config["centred"], pooling)
     idata = sample(
         model,
