@@ -30,6 +30,12 @@ force's effect is then the post-start departure from that path, shrunk towards m
 assumption is parallel trends across forces up to a small linear deviation; a force-specific break at
 CARA start other than CARA itself is indistinguishable from the effect.
 
+Only the terms the data identify are built (cara_eval.model.terms decides, before sampling, and says why for
+each one left out): no trend with one calendar period, no interval shape when flags with complete follow-up
+give one risk, no covariate no force records or that never varies, no together shift without together and
+separated CARA cases; with two forces tau and force_intercept_sd are fixed at their priors' scales, with one
+force its level and effect are intercept_mean and mu_log_hr.
+
 Estimands are the effect on the treated (ATT): each CARA cell's 12-month risk with and without the CARA
 term, weighted by its CARA case count; they are Deterministics so every fit and prior check reports them.
 """

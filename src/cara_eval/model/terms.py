@@ -37,9 +37,8 @@ import pandas as pd
 
 MIN_FORCES_FOR_HIERARCHY = 3
 TERM_COLUMNS = ["term", "included", "reason"]
-# Case field -> how its design columns are named in CellSpec.covariates.
+# Case fields behind the design columns (CellSpec.covariate_fields).
 COVARIATE_FIELDS = ("age", "prior_da_incidents", "sex", "together_at_index")
-HIERARCHY_LEVELS = ("estimated", "fixed", "single_force")
 
 
 class NotIdentifiedError(ValueError):
@@ -59,7 +58,7 @@ class Terms:
     force_slopes: bool
     interval_shape: bool
     together_shift: bool
-    hierarchy: str  # HIERARCHY_LEVELS
+    hierarchy: str  # estimated | fixed (two forces) | single_force
 
     def dropped(self) -> pd.DataFrame:
         return self.table[~self.table["included"]]
