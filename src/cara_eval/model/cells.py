@@ -71,15 +71,21 @@ class CellSpec:
         return (["age"] * (len(self.age_labels) - 1) + ["prior_da_incidents"] * (len(self.prior_labels) - 1)
                 + ["sex", "together_at_index"])
 
+    def age_bands(self, age: np.ndarray) -> np.ndarray:
+        return np.asarray(self.age_labels)[np.searchsorted(np.asarray(self.age_breaks[1:]), age, side="right")]
+
+    def prior_bands(self, prior_da_incidents: np.ndarray) -> np.ndarray:
+        return np.asarray(self.prior_labels)[np.minimum(prior_da_incidents.astype(int), self.prior_da_cap)]
+
     def case_design(self, cases: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Every design column (0/1) of the cases, straight from their fields; missing values give 0."""
-        age_index = np.searchsorted(np.asarray(self.age_breaks[1:]), cases["age"].fillna(-1).to_numpy(), side="right")
-        prior_index = np.minimum(cases["prior_da_incidents"].fillna(0).to_numpy().astype(int), self.prior_da_cap)
-        columns = {label: age_index == j for j, label in enumerate(self.age_labels) if j}
-        columns |= {label: prior_index == j for j, label in enumerate(self.prior_labels) if j}
-        columns["female"] = (cases["sex"] == "female").fillna(False).to_numpy(dtype=bool)
-        columns["together"] = cases["together_at_index"].fillna(False).to_numpy(dtype=bool)
-        return {name: values.astype(float) for name, values in columns.items()}
+        """Every design column (0/1) of the cases by name; a missing value falls in the reference level."""
+        keys = pd.DataFrame({
+            "age_band": self.age_bands(cases["age"].fillna(0).to_numpy()),
+            "prior_band": self.prior_bands(cases["prior_da_incidents"].fillna(0).to_numpy()),
+            "sex": cases["sex"].fillna("male").to_numpy(),
+            "together": cases["together_at_index"].fillna(False).to_numpy(dtype=bool),
+        })
+        return dict(zip(self.covariates, _design(keys, self, self.covariates).T))
 
 
 @dataclass
@@ -143,16 +149,14 @@ def banded(cases: pd.DataFrame, spec: CellSpec, supplied_fields) -> pd.DataFrame
     missing = {c: int(cases[c].isna().sum()) for c in PLACEHOLDERS if cases[c].isna().any()}
     if missing:
         raise ValueError(f"covariates must be filled before coarsening; missing values: {missing}")
-    age_index = np.searchsorted(np.asarray(spec.age_breaks[1:]), cases["age"].to_numpy(), side="right")
-    prior_index = np.minimum(cases["prior_da_incidents"].to_numpy().astype(int), spec.prior_da_cap)
     return pd.DataFrame(
         {
             "force": cases["force"].astype(str).to_numpy(),
             "period": cases["period"].astype(int).to_numpy(),
             "cara": (cases["arm"] == "cara").astype(int).to_numpy(),
             "together": cases["together_at_index"].astype(bool).to_numpy(),
-            "age_band": np.asarray(spec.age_labels)[age_index],
-            "prior_band": np.asarray(spec.prior_labels)[prior_index],
+            "age_band": spec.age_bands(cases["age"].to_numpy()),
+            "prior_band": spec.prior_bands(cases["prior_da_incidents"].to_numpy()),
             "sex": cases["sex"].astype(str).to_numpy(),
         },
         index=cases.index,
