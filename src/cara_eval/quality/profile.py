@@ -212,12 +212,10 @@ def case_mix(cases: pd.DataFrame) -> pd.DataFrame:
     not force summaries.
     """
     columns = ["force", "covariate", "level", "cara_mean", "comparison_mean", "smd"]
-    # A covariate no force records has no case mix to show (and no rows).
+    # A covariate no force records has no case mix to show (and no rows); offence_type is always recorded.
     numeric = [c for c in NUMERIC_COVARIATES if cases[c].notna().any()]
     categorical = [c for c in CATEGORICAL_COVARIATES if cases[c].notna().any()]
     covariates = numeric + categorical
-    if not covariates:
-        return pd.DataFrame(columns=columns)
     # Categorical keys make the grouping cheap at national scale (a million cases).
     observed = cases[["force", "arm", *numeric]].astype({"force": "category", "arm": "category"})
     observed = observed.assign(**{covariate: _as_levels(cases[covariate]) for covariate in categorical})
