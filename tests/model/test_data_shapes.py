@@ -61,6 +61,12 @@ def test_no_force_with_both_arms_stops_before_sampling_saying_why():
         fit_cases(cases, tiny_config()["model"], seed=1)
 
 
+def test_no_reoffence_at_all_stops_before_sampling_saying_why():
+    cases = population(["hampshire", "norfolk"], 200).cases.assign(any_reoffence=False, event_observed=False)
+    with pytest.raises(NotIdentifiedError, match="no case reoffended"):
+        fit_cases(cases, tiny_config()["model"], seed=1)
+
+
 SHAPES = {
     # name: (forces, cases, terms left out that must be listed, hierarchy)
     "trial_two_years": (["trial2y_" + str(k) for k in range(1, 21)], 600,

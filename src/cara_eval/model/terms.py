@@ -9,7 +9,8 @@ dropped term is listed with its reason (`results/model/<outcome>/terms.csv`, the
 Rules (`identify_terms`):
 
 * a force enters with both CARA and comparison cases (without comparisons its effect is its level; without
-  CARA cases it has no effect on the treated). No such force: the run stops (`NotIdentifiedError`).
+  CARA cases it has no effect on the treated). No such force, or no reoffence at all: the run stops
+  (`NotIdentifiedError`).
 * the calendar trend needs at least two calendar periods with cases; its random-walk scale (trend_sd) needs
   at least two steps, else the one step gets a fixed normal prior with the scale of trend_sd's prior.
 * force slopes (deviations from the shared trend) need the trend and at least two forces.
@@ -90,15 +91,14 @@ def force_rows(cases: pd.DataFrame) -> tuple[list[str], list[dict]]:
 
 
 def interval_shape_identified(cases: pd.DataFrame, interval_breaks) -> tuple[bool, str]:
-    """Whether events with varying exposure tell the intervals' hazards apart (see the module docstring)."""
+    """Whether events with varying exposure tell the intervals' hazards apart (see the module docstring);
+    `cases` hold at least one reoffence (identify_terms checks)."""
     if len(interval_breaks) < 3:
         return False, "one follow-up interval configured"
     dated = cases["outcome_source"] == "events"
     if cases.loc[dated, "event_observed"].astype(bool).any():
         return True, "dated reoffences: events and exposure per interval"
     flagged = cases.loc[~dated]
-    if not flagged["any_reoffence"].astype(bool).any():
-        return False, "no reoffences at all"
     starts = np.asarray(interval_breaks[:-1], dtype=float)
     lengths = np.diff(np.asarray(interval_breaks, dtype=float))
     followup = np.unique(flagged["followup_days"].to_numpy(dtype=float))
@@ -134,6 +134,9 @@ def identify_terms(cases: pd.DataFrame, spec) -> Terms:
     """The terms the cases can identify (module docstring); raises NotIdentifiedError when nothing can be fitted."""
     forces, rows = force_rows(cases)
     cases = cases[cases["force"].astype(str).isin(forces)]
+    if not cases["any_reoffence"].astype(bool).any():
+        raise NotIdentifiedError("no case reoffended within its follow-up in any force with both arms: there is no "
+                                 "risk to compare, so the CARA effect cannot be estimated")
 
     n_forces = len(forces)
     hierarchy = ("estimated" if n_forces >= MIN_FORCES_FOR_HIERARCHY else "fixed" if n_forces == 2
