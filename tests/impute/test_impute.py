@@ -7,6 +7,7 @@ import statsmodels.api as sm
 
 from cara_eval.common.schema import CASE_FIELDS, CASES_SCHEMA
 from cara_eval.impute.chained import (
+    TRACE_COLUMNS,
     ChainedImputer,
     ImputationSettings,
     complete_cases,
@@ -15,6 +16,7 @@ from cara_eval.impute.chained import (
     rubin_pool,
 )
 from cara_eval.impute.fields import ImputationInputError, structural_pairs
+from cara_eval.impute.plots import plot_convergence, plot_observed_vs_imputed
 from cara_eval.impute.stage import complete_case_dataset, diagnose, imputed_dataset
 
 FIELDS = ("ethnicity", "prior_da_incidents", "together_at_index", "dash_risk", "age", "sex", "victim_sex",
@@ -265,3 +267,10 @@ def test_nelson_aalen_matches_a_hand_count():
                           "followup_days": [365, 15, 365, 365]})
     # times 10 (event, 4 at risk), 15 (censored), 20 (event, 2 at risk), 365 (censored)
     assert nelson_aalen_at_followup(frame).tolist() == pytest.approx([0.25, 0.25, 0.75, 0.75])
+
+
+def test_figures_say_so_when_no_force_records_a_field_to_impute(tmp_path):
+    cases, _ = make_cases(100, 12)
+    plot_observed_vs_imputed(cases, [cases], [], tmp_path / "observed.png")
+    plot_convergence({"imp1": pd.DataFrame(columns=TRACE_COLUMNS)}, tmp_path / "convergence.png")
+    assert (tmp_path / "observed.png").stat().st_size > 0 and (tmp_path / "convergence.png").stat().st_size > 0
