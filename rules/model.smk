@@ -23,6 +23,21 @@ rule model_priors:
         "../scripts/model_priors.py"
 
 
+rule model_terms:
+    input:
+        cases="results/impute/imp1.parquet",
+    output:
+        terms="results/model/{outcome}/terms.csv",
+    log:
+        "logs/model_terms/{outcome}.log",
+    conda:
+        "../envs/model.yaml"
+    params:
+        cells=config["model"]["cells"],
+    script:
+        "../scripts/model_terms.py"
+
+
 rule model_fit:
     input:
         cases="results/impute/{dataset}.parquet",

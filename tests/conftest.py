@@ -31,14 +31,17 @@ def tiny_config() -> dict:
     return deep_merge(base, yaml.safe_load(TINY_OVERRIDES.read_text()))
 
 
-def make_workdir(root: Path, config: dict | None = None) -> Path:
-    """A self-contained workflow directory: config/ copied from the repo, tiny config, synthetic raw data."""
+def make_workdir(root: Path, config: dict | None = None, synth_args: tuple[str, ...] = ()) -> Path:
+    """A self-contained workflow directory: config/ copied from the repo, tiny config, synthetic raw data.
+
+    `synth_args`: extra options of `python -m cara_eval.synth` (e.g. `--mappings-out config/forces` for forces
+    outside the nine, whose identity mappings the generator writes)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "config", root / "config", dirs_exist_ok=True)
     config = config or tiny_config()
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run(
-        [sys.executable, "-m", "cara_eval.synth", "--config", "config/config.yaml"],
+        [sys.executable, "-m", "cara_eval.synth", "--config", "config/config.yaml", *synth_args],
         cwd=root, check=True, capture_output=True, text=True, env=CHECKOUT_ENV,
     )
     return root

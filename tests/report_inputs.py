@@ -128,6 +128,11 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     forest += [("all", "pooled", -4.3, -7.1, -1.6, 430), ("new", "new_force", -4.0, -9.4, 1.2, 0)]
     save("forest", "model/any_reoffence/pooled/forest.csv",
          pd.DataFrame(forest, columns=["force", "method", "mean", "q05", "q95", "n_cases"]))
+    save("terms", "model/any_reoffence/terms.csv", pd.DataFrame(
+        [(f"force:{f}", True, "CARA and comparison cases") for f in FORCES]
+        + [("tau", True, "3 forces: between-force SDs estimated"),
+           ("covariate:female", False, "constant in every case (none female)")],
+        columns=["term", "included", "reason"]))
     _save_crosscheck_and_costbenefit(save)
     _save_sensitivity(save)
     gates = []

@@ -45,6 +45,7 @@ def get_model_outputs():
             f"results/model/{outcome}/pooled/gate_summary.csv",
             f"results/model/{outcome}/pooled/effect_draws.parquet",
             f"results/model/{outcome}/priors.csv",
+            f"results/model/{outcome}/terms.csv",
         ]
         if is_synthetic_data():
             outputs.append(f"results/model/{outcome}/truth_check.csv")

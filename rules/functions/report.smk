@@ -27,6 +27,7 @@ def get_report_inputs(wildcards):
         "data_specification": "results/spec/data_specification.csv",
         "estimands": f"results/model/{outcome}/pooled/estimands.csv",
         "forest": f"results/model/{outcome}/pooled/forest.csv",
+        "terms": f"results/model/{outcome}/terms.csv",
         **{
             f"outcome_{name}_estimands": f"results/outcomes/{name}/pooled/estimands.csv"
             for name in config["secondary_outcomes"]["outcomes"]

@@ -7,6 +7,7 @@ import statsmodels.api as sm
 
 from cara_eval.common.schema import CASE_FIELDS, CASES_SCHEMA
 from cara_eval.impute.chained import (
+    TRACE_COLUMNS,
     ChainedImputer,
     ImputationSettings,
     complete_cases,
@@ -15,6 +16,7 @@ from cara_eval.impute.chained import (
     rubin_pool,
 )
 from cara_eval.impute.fields import ImputationInputError, structural_pairs
+from cara_eval.impute.plots import plot_convergence, plot_observed_vs_imputed
 from cara_eval.impute.stage import complete_case_dataset, diagnose, imputed_dataset
 
 FIELDS = ("ethnicity", "prior_da_incidents", "together_at_index", "dash_risk", "age", "sex", "victim_sex",
@@ -211,11 +213,18 @@ def test_binary_mnar_shift_moves_the_log_odds():
     assert shares[1] > shares[0] + 0.15
 
 
-def test_field_missing_in_every_force_stops_naming_it():
+def test_field_no_force_records_is_left_empty_and_said_so():
     cases, _ = make_cases(300, 10)
     cases["victim_sex"] = pd.NA
-    with pytest.raises(ImputationInputError, match="victim_sex.*missing in every force"):
-        diagnose(cases, {}, SECTION)
+    diagnostics = diagnose(cases, {}, SECTION)
+    assert "victim_sex" not in diagnostics.fields and "victim_sex" not in set(diagnostics.missingness["field"])
+    warning = diagnostics.warnings.set_index("field").loc["victim_sex", "message"]
+    assert warning == "victim_sex is recorded by no force: not imputed, and the models leave it out"
+    imputed = imputed_dataset(cases, diagnostics.structural, SECTION, seed=1, k=1).data
+    assert imputed["victim_sex"].isna().all() and imputed[diagnostics.fields].notna().all().all()
+    assert len(complete_case_dataset(cases, SECTION)) > 0
+    with pytest.raises(ImputationInputError, match="outcome or process measure"):
+        diagnose(cases, {}, {**SECTION, "fields": ["any_reoffence"]})
 
 
 def test_diagnostics_find_the_mar_mechanism_and_warn_above_threshold():
@@ -258,3 +267,10 @@ def test_nelson_aalen_matches_a_hand_count():
                           "followup_days": [365, 15, 365, 365]})
     # times 10 (event, 4 at risk), 15 (censored), 20 (event, 2 at risk), 365 (censored)
     assert nelson_aalen_at_followup(frame).tolist() == pytest.approx([0.25, 0.25, 0.75, 0.75])
+
+
+def test_figures_say_so_when_no_force_records_a_field_to_impute(tmp_path):
+    cases, _ = make_cases(100, 12)
+    plot_observed_vs_imputed(cases, [cases], [], tmp_path / "observed.png")
+    plot_convergence({"imp1": pd.DataFrame(columns=TRACE_COLUMNS)}, tmp_path / "convergence.png")
+    assert (tmp_path / "observed.png").stat().st_size > 0 and (tmp_path / "convergence.png").stat().st_size > 0

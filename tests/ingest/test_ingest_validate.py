@@ -3,6 +3,7 @@
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from cara_eval.ingest.validate import main
@@ -34,6 +35,21 @@ def test_summary_lists_counts_reasons_rows_and_dates(tmp_path, capsys, monkeypat
         assert line in out
     assert "Restorative" not in out and "John Doe" not in out  # counts and row numbers, never values
     assert not (tmp_path / "results").exists()
+
+
+def test_field_blank_in_every_row_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURES / "raw" / "alpha", tmp_path / "raw" / "alpha")
+    cases = pd.read_csv(tmp_path / "raw" / "alpha" / "alpha_cases.csv", dtype=str, keep_default_na=False)
+    cases["Ethnicity"] = ""
+    cases.to_csv(tmp_path / "raw" / "alpha" / "alpha_cases.csv", index=False)
+    status = main(["--mapping", str(FIXTURES / "forces" / "alpha.yaml"), "--raw-dir", str(tmp_path / "raw"),
+                   "--config", str(analyst_config(tmp_path))])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert ("Fields blank in every clean case (mapped to a column, but empty): ethnicity; check the column, or "
+            "declare them in cases.not_supplied") in out
+    assert "ethnicity" not in out.split("Fields partly missing in clean cases:")[1].splitlines()[0]
 
 
 def test_real_force_validates_without_a_pseudonymisation_key(tmp_path, capsys, monkeypatch):

@@ -30,8 +30,8 @@ def _case(force="alpha", arm="cara", followup=365, event_day=None, source="event
 
 
 def test_censored_case_contributes_exposure_not_event():
-    cases = pd.DataFrame([_case(followup=100), _case(event_day=30), _case(event_day=200)])
-    hazard = build_cells(cases, CellSpec()).hazard.set_index("interval")
+    cases = pd.DataFrame([_case(followup=100), _case(event_day=30), _case(event_day=200), _case(arm="comparison")])
+    hazard = build_cells(cases, CellSpec()).hazard.query("cara == 1").set_index("interval")
     # [0, 90): 90 (censored case) + 30 (event on day 30) + 90; [90, 365): 10 (censored at day 100) + 110.
     assert hazard.loc["0-90", "exposure"] == 210 and hazard.loc["0-90", "events"] == 1
     assert hazard.loc["90-365", "exposure"] == 120 and hazard.loc["90-365", "events"] == 1
@@ -39,11 +39,12 @@ def test_censored_case_contributes_exposure_not_event():
 
 def test_flag_force_becomes_binomial_cells_with_observed_days():
     cases = pd.DataFrame(
-        [_case(source="flag", event_day=10), _case(source="flag"), _case(source="flag", followup=200)]
+        [_case(source="flag", event_day=10), _case(source="flag"), _case(source="flag", followup=200),
+         _case(source="flag", arm="comparison")]
     )
     cells = build_cells(cases, CellSpec())
     assert cells.hazard.empty
-    full = cells.binomial.set_index("followup_days")
+    full = cells.binomial.query("cara == 1").set_index("followup_days")
     assert (full.loc[365, "n"], full.loc[365, "k"]) == (2, 1)
     assert full.loc[200, ["days_0-90", "days_90-365"]].tolist() == [90, 110]
 

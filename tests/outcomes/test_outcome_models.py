@@ -89,8 +89,8 @@ def simulate(n_per_force=500, log_rr=-0.7, size_log_ratio=-0.3, forces=("alpha",
     return cases, truth
 
 
-def _case(followup, count, harm, force="alpha", source="events", first=None):
-    return {"force": force, "arm": "cara", "period": 2020, "age": 33.0, "sex": "male", "prior_da_incidents": 0.0,
+def _case(followup, count, harm, force="alpha", source="events", first=None, arm="cara"):
+    return {"force": force, "arm": arm, "period": 2020, "age": 33.0, "sex": "male", "prior_da_incidents": 0.0,
             "together_at_index": True, "followup_days": followup, "outcome_source": source,
             "reoffence_count": np.nan if source == "flag" else float(count), "harm": np.nan if source == "flag" else harm,
             "any_reoffence": count > 0, "event_observed": count > 0,
@@ -98,16 +98,17 @@ def _case(followup, count, harm, force="alpha", source="events", first=None):
 
 
 def test_case_censored_at_day_100_brings_100_days_not_a_year():
-    cases = pd.DataFrame([_case(100, 0, 0.0), _case(365, 2, 12.0, first=40), _case(100, 1, 30.0, first=20)])
+    cases = pd.DataFrame([_case(100, 0, 0.0), _case(365, 2, 12.0, first=40), _case(100, 1, 30.0, first=20),
+                          _case(365, 0, 0.0, arm="comparison")])  # a force needs both arms to enter
     spec = CellSpec()
-    counts = outcome_cells(cases, spec, "reoffence_count").counts
+    counts = outcome_cells(cases, spec, "reoffence_count").counts.query("cara == 1")
     assert len(counts) == 1  # one pattern: all three cases in one cell
     assert counts[["n", "count", "days_0-90", "days_90-365"]].iloc[0].tolist() == [3, 3, 270.0, 10 + 275 + 10]
     harm = outcome_cells(cases, spec, "harm")
     # Size when positive only from the whole-window case: a 100-day window truncates the harm sum.
     assert harm.sizes[["n", "sum_log"]].iloc[0].tolist() == [1, pytest.approx(np.log(12.0))]
     # Pr(any): the uncensored case at risk to its first reoffence (day 40), the others to 100 and 20 days.
-    hazard = harm.base.hazard.set_index("interval")
+    hazard = harm.base.hazard.query("cara == 1").set_index("interval")
     assert hazard.loc["0-90", "exposure"] == 90 + 40 + 20
     assert hazard.loc["0-90", "events"] == 2
     assert hazard.loc["90-365", "exposure"] == 10

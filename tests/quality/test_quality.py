@@ -296,6 +296,15 @@ def test_followup_coverage_and_cohort_sizes_count_by_hand():
     assert sizes.sum() == len(cases)
 
 
+def test_case_mix_leaves_out_covariates_no_force_records():
+    cases = canonical_frame([{"force": f, "arm": arm, "ethnicity": None} for f in ("dorset", "norfolk")
+                             for arm in ("cara", "comparison")])
+    table = quality.case_mix(cases)
+    assert "ethnicity" not in set(table["covariate"]) and "sex" in set(table["covariate"])
+    trial = simulate_population(200, ["trial_1", "trial_2"], seed=1).cases  # no covariate but the offence recorded
+    assert set(quality.case_mix(trial)["covariate"]) == {"offence_type"}
+
+
 def test_case_mix_gives_empty_shares_where_a_force_never_records_a_covariate():
     cases = canonical_frame(
         [

@@ -61,6 +61,13 @@ def test_headline_numbers_in_the_html_equal_the_estimands_table(rendered):
     assert f"{round(100 * new['prob_reduction'])}%" in text
 
 
+def test_methods_list_every_term_the_data_cannot_identify(rendered):
+    _, _, out = rendered
+    text = _text((out / "cara_report.html").read_text())
+    assert "3 force(s) enter the model. 1 term(s) cannot be identified from these data" in text
+    assert "covariate:female constant in every case (none female)" in text
+
+
 def test_summary_words_follow_the_sign_and_size_of_the_effect(tmp_path):
     harmful = ESTIMANDS.copy()
     harmful.loc[0, ["mean", "q05", "q95", "prob_reduction", "gate_passed"]] = [2.6, 0.4, 4.9, 0.03, False]

@@ -296,3 +296,33 @@ def test_cli_refuses_to_overwrite_extracts(tmp_path):
 def test_unknown_forces_are_refused():
     with pytest.raises(ValueError, match="force_44"):
         force_designs(["force_44"], None, seed=1)
+
+
+def test_one_force_is_generated():
+    population = simulate_population(300, ["west_midlands"], seed=4)
+    assert len(population.cases) == 300 and set(population.cases["force"]) == {"west_midlands"}
+    assert population.cases["followup_days"].between(0, 365).all()
+
+
+def test_trial_forces_are_randomised_flag_only_one_year_complete_and_arm_only(tmp_path):
+    forces = ["trial_1", "trial_2", "trial2y_1"]
+    run(["--config", str(REPO / "config" / "config.yaml"), "--n-cases", "300", "--forces", ",".join(forces),
+         "--raw-dir", str(tmp_path / "raw"), "--truth-file", str(tmp_path / "truth.json"),
+         "--mappings-out", str(tmp_path / "forces")])
+    cases = simulate_population(300, forces, seed=CONFIG["seed"]).cases
+    trial = cases[cases["force"] != "trial2y_1"]
+    assert set(trial["period"]) == {2022} and set(cases.loc[cases["force"] == "trial2y_1", "period"]) == {2021, 2022}
+    assert (cases["outcome_source"] == "flag").all() and (cases["followup_days"] == 365).all()
+    assert set(cases["comparison_type"].dropna()) == {"contemporaneous"}
+    assert 0.35 < (cases["arm"] == "cara").mean() < 0.65  # randomised 1:1
+    assert cases[["age", "sex", "prior_da_incidents", "together_at_index", "ethnicity"]].isna().all().all()
+    mapping = load_mapping(tmp_path / "forces" / "trial_1.yaml")
+    assert mapping["reoffences"] is None and mapping["cases"]["columns"]["reoffended_12m"] == "reoffended_12m"
+    assert not mapping["cases"]["columns"]["sex"] and (tmp_path / "raw" / "trial_1").is_dir()
+
+
+def test_shaped_forces_carry_their_shape():
+    cases = simulate_population(400, ["caraonly_1", "allmale_1", "hampshire"], seed=2, missingness=False).cases
+    assert (cases.loc[cases["force"] == "caraonly_1", "arm"] == "cara").all()
+    assert (cases.loc[cases["force"] == "allmale_1", "sex"] == "male").all()
+    assert (cases.loc[cases["force"] == "hampshire", "sex"] == "female").any()

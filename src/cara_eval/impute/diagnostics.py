@@ -125,3 +125,11 @@ def missingness_warnings(
                      "message": f"m = {m} imputations; at least {recommended} recommended for publication "
                                 f"({share_incomplete:.0%} of cases incomplete)"})
     return pd.DataFrame(rows, columns=WARNING_COLUMNS)
+
+
+def unrecorded_warnings(fields: list[str], threshold: float) -> pd.DataFrame:
+    """Configured fields no force records: not imputed (nothing to impute from), left out of the models."""
+    rows = [{"scope": "all_forces", "force": "", "field": field, "share_missing": 1.0, "threshold": threshold,
+             "message": f"{field} is recorded by no force: not imputed, and the models leave it out"}
+            for field in fields]
+    return pd.DataFrame(rows, columns=WARNING_COLUMNS)

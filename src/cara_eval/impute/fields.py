@@ -54,18 +54,20 @@ def field_levels(field: str) -> tuple:
 
 
 def check_fields(cases: pd.DataFrame, fields: Iterable[str]) -> None:
-    """Stop early, naming the field, when a configured field cannot be imputed at all."""
+    """Stop early, naming the field, when a configured field is not an imputable covariate of the cases."""
     for field in fields:
         if field in NEVER_IMPUTED:
             raise ImputationInputError(f"'{field}' is an outcome or process measure and is never imputed")
         field_kind(field)
         if field not in cases.columns:
             raise ImputationInputError(f"field '{field}' is not a column of the cases table")
-        if cases[field].isna().all():
-            raise ImputationInputError(
-                f"field '{field}' is missing in every force: there is nothing to impute it from; "
-                f"remove it from imputation.fields or obtain it from at least one force"
-            )
+
+
+def supplied_fields(cases: pd.DataFrame, fields: Iterable[str]) -> list[str]:
+    """The configured fields some force records: only these are imputed. A field no force records has
+    nothing to impute it from; it stays empty and the models leave it out (cara_eval.model.terms)."""
+    check_fields(cases, fields)
+    return [field for field in fields if cases[field].notna().any()]
 
 
 def read_not_supplied(mapping_paths: Iterable[str | Path]) -> dict[str, list[str]]:

@@ -53,15 +53,20 @@ def plot_patterns(patterns: pd.DataFrame, fields: Sequence[str], path: str, top:
     plt.close(figure)
 
 
+def _note(path: str, text: str) -> None:
+    """A figure that says why there is nothing to draw (the rule's output must still exist)."""
+    figure, axis = plt.subplots(figsize=(4, 1.5))
+    axis.text(0.5, 0.5, text, ha="center", va="center")
+    axis.set_axis_off()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def plot_convergence(traces: Mapping[str, pd.DataFrame], path: str) -> None:
     """Mean (or level share) of the imputed values per iteration, one line per imputation (chain)."""
     panels = list(next(iter(traces.values()))[["field", "level"]].drop_duplicates().itertuples(index=False))
     if not panels:
-        figure, axis = plt.subplots(figsize=(4, 1.5))
-        axis.text(0.5, 0.5, "No covariate was missing: nothing was imputed", ha="center", va="center")
-        axis.set_axis_off()
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
+        _note(path, "No covariate was missing: nothing was imputed")
         return
     figure, axes = _grid(len(panels))
     for axis, (field, level) in zip(axes, panels):
@@ -81,6 +86,9 @@ def plot_observed_vs_imputed(
     cases: pd.DataFrame, imputed: Sequence[pd.DataFrame], fields: Sequence[str], path: str
 ) -> None:
     """Distribution of observed values against imputed values (all imputations pooled), per field."""
+    if not fields:
+        _note(path, "No force records any covariate to impute")
+        return
     figure, axes = _grid(len(fields))
     for axis, field in zip(axes, fields):
         missing = cases[field].isna().to_numpy()

@@ -46,7 +46,13 @@ def _missing_shares(cases):
     by_design = ["comparison_type", "reoffence_count", "harm", "days_to_first", *CARA_PROCESS_FIELDS]
     shares = cases.drop(columns=by_design).isna().mean()
     shares = pd.concat([shares, cases.loc[cases["arm"] == "cara", CARA_PROCESS_FIELDS].isna().mean()])
-    return shares[(shares > 0) & (shares < 1)].sort_values(ascending=False)
+    return shares[shares > 0].sort_values(ascending=False)
+
+
+def _blank_fields(shares, mapping):
+    """Fields the mapping reads from a column that is blank in every clean case: sent empty, or the wrong
+    column. Undeclared, they look like data; the model leaves a field no force records out."""
+    return [field for field, share in shares.items() if share == 1 and field in supplied_fields(mapping)]
 
 
 def summarise(result, mapping):
@@ -73,10 +79,15 @@ def summarise(result, mapping):
         lines.append(f"Later-offence rows read: {result.reoffence_rows_read}")
     lines.append(f"Fields not supplied: {', '.join(_not_supplied(mapping)) or 'none'}")
     cases = result.cases
+    shares = _missing_shares(cases)
     lines.append(
         "Fields partly missing in clean cases: "
-        + (", ".join(f"{field} {share:.1%}" for field, share in _missing_shares(cases).items()) or "none")
+        + (", ".join(f"{field} {share:.1%}" for field, share in shares[shares < 1].items()) or "none")
     )
+    blank = _blank_fields(shares, mapping)
+    if blank:
+        lines.append(f"Fields blank in every clean case (mapped to a column, but empty): {', '.join(blank)}; "
+                     "check the column, or declare them in cases.not_supplied")
     if len(cases):
         lines.append(f"Index dates: {cases['index_date'].min():%Y-%m-%d} to {cases['index_date'].max():%Y-%m-%d}")
         lines.append("Clean cases by arm: " + ", ".join(f"{k} {v}" for k, v in cases["arm"].value_counts().items()))

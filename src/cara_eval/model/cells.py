@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cara_eval.model.terms import Terms, identify_terms
+
 PATTERN_KEYS = ["force", "period", "cara", "together", "age_band", "prior_band", "sex"]
 
 
@@ -60,8 +62,30 @@ class CellSpec:
 
     @property
     def covariates(self) -> list[str]:
-        """Design-matrix columns; the first band of each factor and `male` are the reference levels."""
+        """Every possible design-matrix column; the first band of each factor and `male` are the reference levels."""
         return self.age_labels[1:] + self.prior_labels[1:] + ["female", "together"]
+
+    @property
+    def covariate_fields(self) -> list[str]:
+        """The case field each design column comes from (same order as `covariates`)."""
+        return (["age"] * (len(self.age_labels) - 1) + ["prior_da_incidents"] * (len(self.prior_labels) - 1)
+                + ["sex", "together_at_index"])
+
+    def age_bands(self, age: np.ndarray) -> np.ndarray:
+        return np.asarray(self.age_labels)[np.searchsorted(np.asarray(self.age_breaks[1:]), age, side="right")]
+
+    def prior_bands(self, prior_da_incidents: np.ndarray) -> np.ndarray:
+        return np.asarray(self.prior_labels)[np.minimum(prior_da_incidents.astype(int), self.prior_da_cap)]
+
+    def case_design(self, cases: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every design column (0/1) of the cases by name; a missing value falls in the reference level."""
+        keys = pd.DataFrame({
+            "age_band": self.age_bands(cases["age"].fillna(0).to_numpy()),
+            "prior_band": self.prior_bands(cases["prior_da_incidents"].fillna(0).to_numpy()),
+            "sex": cases["sex"].fillna("male").to_numpy(),
+            "together": cases["together_at_index"].fillna(False).to_numpy(dtype=bool),
+        })
+        return dict(zip(self.covariates, _design(keys, self, self.covariates).T))
 
 
 @dataclass
@@ -74,6 +98,7 @@ class Cells:
     forces: list[str]
     periods: list[int]
     spec: CellSpec
+    terms: Terms  # what the model builds (cara_eval.model.terms)
     case_counts: pd.DataFrame  # force, arm, n_cases, observed_events: the posterior predictive check's data
     case_counts_by_period: pd.Series
     covariate_centre: np.ndarray  # case-level mean of each design column: centred columns decorrelate intercepts
@@ -81,11 +106,11 @@ class Cells:
 
     @property
     def covariates(self) -> list[str]:
-        return self.spec.covariates
+        return self.terms.covariates
 
     def design(self, table: pd.DataFrame) -> np.ndarray:
-        """Covariate matrix (rows x covariates) of a cell table."""
-        return _design(table, self.spec)
+        """Covariate matrix (rows x included covariates) of a cell table."""
+        return _design(table, self.spec, self.covariates)
 
     @property
     def period_weights(self) -> np.ndarray:
@@ -100,32 +125,38 @@ class Cells:
         return (table["period"].to_numpy() - self.periods[0]).astype(np.int64)
 
 
-def _design(table: pd.DataFrame, spec: CellSpec) -> np.ndarray:
-    """Dummy columns of the banded covariates (first band, `male` and `separated` are the references)."""
-    age = table["age_band"].to_numpy()
-    prior = table["prior_band"].to_numpy()
-    columns = [age == label for label in spec.age_labels[1:]]
-    columns += [prior == label for label in spec.prior_labels[1:]]
-    columns += [table["sex"].to_numpy() == "female", table["together"].to_numpy().astype(bool)]
-    return np.column_stack(columns).astype(float) if len(table) else np.zeros((0, len(spec.covariates)))
+def _design(table: pd.DataFrame, spec: CellSpec, covariates: list[str]) -> np.ndarray:
+    """Dummy columns of the banded covariates named in `covariates` (first band, `male`, `separated`: references)."""
+    values = {label: table["age_band"].to_numpy() == label for label in spec.age_labels[1:]}
+    values |= {label: table["prior_band"].to_numpy() == label for label in spec.prior_labels[1:]}
+    values["female"] = table["sex"].to_numpy() == "female"
+    values["together"] = table["together"].to_numpy().astype(bool)
+    if not len(table) or not covariates:
+        return np.zeros((len(table), len(covariates)))
+    return np.column_stack([values[name] for name in covariates]).astype(float)
 
 
-def banded(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
-    """Case-level pattern keys; raises when a covariate is still missing (impute first)."""
-    needed = ["age", "prior_da_incidents", "sex", "together_at_index"]
-    missing = {c: int(cases[c].isna().sum()) for c in needed if cases[c].isna().any()}
+# Reference value of a covariate field no force records: constant, so it adds nothing and its column is left out.
+PLACEHOLDERS = {"age": 18.0, "prior_da_incidents": 0.0, "sex": "male", "together_at_index": False}
+
+
+def banded(cases: pd.DataFrame, spec: CellSpec, supplied_fields) -> pd.DataFrame:
+    """Case-level pattern keys; raises when a supplied covariate is still missing (impute first).
+
+    Fields not in `supplied_fields` (recorded by no force) take a reference placeholder.
+    """
+    cases = cases.assign(**{f: value for f, value in PLACEHOLDERS.items() if f not in supplied_fields})
+    missing = {c: int(cases[c].isna().sum()) for c in PLACEHOLDERS if cases[c].isna().any()}
     if missing:
         raise ValueError(f"covariates must be filled before coarsening; missing values: {missing}")
-    age_index = np.searchsorted(np.asarray(spec.age_breaks[1:]), cases["age"].to_numpy(), side="right")
-    prior_index = np.minimum(cases["prior_da_incidents"].to_numpy().astype(int), spec.prior_da_cap)
     return pd.DataFrame(
         {
             "force": cases["force"].astype(str).to_numpy(),
             "period": cases["period"].astype(int).to_numpy(),
             "cara": (cases["arm"] == "cara").astype(int).to_numpy(),
             "together": cases["together_at_index"].astype(bool).to_numpy(),
-            "age_band": np.asarray(spec.age_labels)[age_index],
-            "prior_band": np.asarray(spec.prior_labels)[prior_index],
+            "age_band": spec.age_bands(cases["age"].to_numpy()),
+            "prior_band": spec.prior_bands(cases["prior_da_incidents"].to_numpy()),
             "sex": cases["sex"].astype(str).to_numpy(),
         },
         index=cases.index,
@@ -150,11 +181,18 @@ def interval_days(days: np.ndarray, spec: CellSpec) -> np.ndarray:
     return np.clip(days[:, None] - starts[None, :], 0.0, spec.interval_lengths[None, :])
 
 
-def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffence") -> Cells:
-    """Aggregate canonical cases into hazard, binomial and standardisation cells."""
+def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffence", terms: Terms | None = None) -> Cells:
+    """Aggregate canonical cases into hazard, binomial and standardisation cells.
+
+    `terms`: the identification decision to index by (default: decided from these cases, and the forces it
+    leaves out are dropped); pass a fit's own to build cells of other cases (a held-out force) like its cells.
+    """
     if outcome != "any_reoffence":
         raise NotImplementedError(f"cells for outcome '{outcome}' are not defined yet")
-    keys = banded(cases, spec)
+    if terms is None:
+        terms = identify_terms(cases, spec)
+        cases = cases[cases["force"].astype(str).isin(terms.forces)]
+    keys = banded(cases, spec, terms.supplied_fields)
     flag = (cases["outcome_source"] == "flag").to_numpy()
     labels = spec.interval_labels
 
@@ -194,7 +232,7 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
         .reset_index()
     )
     periods = list(range(int(keys["period"].min()), int(keys["period"].max()) + 1))
-    covariate_centre = _design(keys, spec).mean(axis=0)
+    covariate_centre = _design(keys, spec, terms.covariates).mean(axis=0)
     case_counts = (
         pd.DataFrame({"force": keys["force"], "arm": np.where(keys["cara"] == 1, "cara", "comparison"),
                       "event": cases["any_reoffence"].astype(bool).to_numpy()})
@@ -209,6 +247,7 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
         forces=sorted(keys["force"].unique()),
         periods=periods,
         spec=spec,
+        terms=terms,
         case_counts=case_counts,
         case_counts_by_period=keys["period"].value_counts(),
         covariate_centre=covariate_centre,
@@ -223,7 +262,8 @@ def row_level_cells(cases: pd.DataFrame, spec: CellSpec) -> Cells:
     same model; it exists to measure what coarsening buys.
     """
     cells = build_cells(cases, spec)
-    keys = banded(cases, spec)
+    cases = cases[cases["force"].astype(str).isin(cells.forces)]
+    keys = banded(cases, spec, cells.terms.supplied_fields)
     observed = interval_days(cases["followup_days"].to_numpy(dtype=float), spec)
     rows = keys.assign(
         followup_days=cases["followup_days"].astype(int).to_numpy(),

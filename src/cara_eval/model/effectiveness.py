@@ -30,12 +30,19 @@ force's effect is then the post-start departure from that path, shrunk towards m
 assumption is parallel trends across forces up to a small linear deviation; a force-specific break at
 CARA start other than CARA itself is indistinguishable from the effect.
 
+Only the terms the data identify are built (cara_eval.model.terms decides, before sampling, and says why for
+each one left out): no trend with one calendar period, no interval shape when flags with complete follow-up
+give one risk, no covariate no force records or that never varies, no together shift without together and
+separated CARA cases; with two forces tau and force_intercept_sd are fixed at their priors' scales, with one
+force its level and effect are intercept_mean and mu_log_hr.
+
 Estimands are the effect on the treated (ATT): each CARA cell's 12-month risk with and without the CARA
 term, weighted by its CARA case count; they are Deterministics so every fit and prior check reports them.
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass
 
@@ -46,6 +53,7 @@ import pytensor.tensor as pt
 
 from cara_eval.model.cells import Cells, CellSpec, build_cells
 
+log = logging.getLogger(__name__)
 RELATIONSHIPS = ["separated", "together"]
 HYPERPARAMETERS = [
     "intercept_mean",
@@ -117,10 +125,16 @@ def model_coords(cells: Cells) -> dict:
 
 @dataclass
 class ForceStructure:
-    """The terms every outcome model shares: force levels and CARA effects, shared trend, case mix."""
+    """The terms every outcome model shares: force levels and CARA effects, shared trend, case mix.
+
+    Terms the data cannot identify (cara_eval.model.terms) are constants here: zero, or for the between-force
+    SDs with fewer than three forces the scale of their prior.
+    """
 
     force_intercept: pt.TensorVariable
     force_log_hr: pt.TensorVariable
+    mu_log_hr: pt.TensorVariable | None  # None without pooling
+    tau: pt.TensorVariable | None
     together_shift: pt.TensorVariable
     trend: pt.TensorVariable
     force_slope: pt.TensorVariable
@@ -142,6 +156,34 @@ class ForceStructure:
         effect = self.force_log_hr[block["force"]] if force_effect is None else force_effect
         return effect + self.together_shift * block["together"]
 
+    def new_force_log_hr(self, name: str = "new_force_z"):
+        """A force the model has not seen: its effect drawn from N(mu_log_hr, tau)."""
+        return self.mu_log_hr + self.tau * pm.Normal(name, 0.0, 1.0)
+
+
+def fixed_scale(name: str, priors: dict, fallback: str):
+    """A between-force or step SD the data cannot estimate, fixed at its configured prior's scale."""
+    return pt.as_tensor(float(priors.get(name, priors[fallback])["sigma"]))
+
+
+def _trend(cells: Cells, priors: dict, centred: bool, prefix: str):
+    """Random walk over calendar periods, zero on the case-weighted average year; zero when not identified."""
+    terms = cells.terms
+    if not terms.trend:
+        return pt.zeros(len(cells.periods))
+    if terms.trend_sd:
+        trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
+    else:
+        trend_sd = fixed_scale(f"{prefix}trend_sd", priors, "trend_sd")
+    if centred:
+        trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
+    else:
+        trend_steps = trend_sd * pm.Normal(f"{prefix}trend_step_z", 0.0, 1.0, dims="period_step")
+    level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
+    return pm.Deterministic(
+        f"{prefix}trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period"
+    )
+
 
 def force_structure(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial",
                     prefix: str = "") -> ForceStructure:
@@ -152,40 +194,56 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
     intercepts still partially pooled). `centred` (config `model.centred`) chooses the parameterisation of
     the force intercepts, the force effects and the trend's random-walk steps: centred where the data
     dominate the prior, else non-centred. `prefix` names the variables of a second outcome's terms.
+    Only the terms in `cells.terms` are declared: with two forces the between-force SDs are fixed at their
+    priors' scales, with one force its level and effect are the overall ones (cara_eval.model.terms).
     """
     centred = {"intercepts": False, "effects": False, "trend": False, **(centred or {})}
     if pooling not in POOLING:
         raise ValueError(f"pooling must be one of {POOLING}, not {pooling!r}")
-    beta = prior(f"{prefix}beta", priors, fallback="beta", dims="covariate")
-    together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
-    trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
-    if centred["trend"]:
-        trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
+    terms = cells.terms
+    n_forces = len(cells.forces)
+    if cells.covariates:
+        beta = prior(f"{prefix}beta", priors, fallback="beta", dims="covariate")
     else:
-        trend_steps = trend_sd * pm.Normal(f"{prefix}trend_step_z", 0.0, 1.0, dims="period_step")
-    level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
-    trend = pm.Deterministic(
-        f"{prefix}trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period"
-    )
-    # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
-    force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
+        beta = pt.zeros(0)
+    if terms.together_shift:
+        together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
+    else:
+        together_shift = pt.as_tensor(0.0)
+    trend = _trend(cells, priors, centred["trend"], prefix)
+    if terms.force_slopes:
+        # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
+        force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
+    else:
+        force_slope = pt.zeros(n_forces)
+    mu = tau = None  # no pooling: no overall effect, no new force
     if pooling == "none":
         force_intercept = prior(f"{prefix}no_pooling_force_intercept", priors, fallback="no_pooling_force_intercept", dims="force")
         force_log_hr = prior(f"{prefix}no_pooling_force_log_hr", priors, fallback="no_pooling_force_log_hr", dims="force")
     else:
-        intercept_sd = prior(f"{prefix}force_intercept_sd", priors, fallback="force_intercept_sd")
-        intercept_mean = prior(f"{prefix}intercept_mean", priors, fallback="intercept_mean")
-        force_intercept = varying(f"{prefix}force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
-        mu = prior(f"{prefix}mu_log_hr", priors, fallback="mu_log_hr")
-        if pooling == "complete":
-            force_log_hr = pm.Deterministic(f"{prefix}force_log_hr", mu * pt.ones(len(cells.forces)), dims="force")
+        estimated = terms.hierarchy == "estimated"
+        if estimated:
+            intercept_sd = prior(f"{prefix}force_intercept_sd", priors, fallback="force_intercept_sd")
         else:
-            tau = prior(f"{prefix}tau", priors, fallback="tau")
+            intercept_sd = fixed_scale(f"{prefix}force_intercept_sd", priors, "force_intercept_sd")
+        intercept_mean = prior(f"{prefix}intercept_mean", priors, fallback="intercept_mean")
+        if terms.hierarchy == "single_force":
+            force_intercept = pm.Deterministic(f"{prefix}force_intercept", intercept_mean * pt.ones(1), dims="force")
+        else:
+            force_intercept = varying(f"{prefix}force_intercept", intercept_mean, intercept_sd, "force", centred["intercepts"])
+        mu = prior(f"{prefix}mu_log_hr", priors, fallback="mu_log_hr")
+        tau = pt.as_tensor(0.0) if pooling == "complete" else (
+            prior(f"{prefix}tau", priors, fallback="tau") if estimated else fixed_scale(f"{prefix}tau", priors, "tau"))
+        if pooling == "complete" or terms.hierarchy == "single_force":
+            force_log_hr = pm.Deterministic(f"{prefix}force_log_hr", mu * pt.ones(n_forces), dims="force")
+        else:
             force_log_hr = varying(f"{prefix}force_log_hr", mu, tau, "force", centred["effects"])
         pm.Deterministic(f"{prefix}hazard_ratio", pt.exp(mu))
     return ForceStructure(
         force_intercept=force_intercept,
         force_log_hr=force_log_hr,
+        mu_log_hr=mu,
+        tau=tau,
         together_shift=together_shift,
         trend=trend,
         force_slope=force_slope,
@@ -195,9 +253,13 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
     )
 
 
-def interval_shape(name: str, priors: dict, spec: CellSpec):
+def interval_shape(name: str, priors: dict, cells: Cells):
     """Log hazard of each follow-up interval relative to the year, zero on the length-weighted average (so
-    the force intercepts do not trade with it); `name` falls back to the prior of `interval_log_ratio`."""
+    the force intercepts do not trade with it); `name` falls back to the prior of `interval_log_ratio`.
+    Zero everywhere (constant hazard over follow-up) when the data cannot tell the intervals apart."""
+    spec = cells.spec
+    if not cells.terms.interval_shape:
+        return pt.zeros(len(spec.interval_labels))
     log_ratio = prior(name, priors, dims="later_interval", fallback="interval_log_ratio")
     log_ratios = pt.concatenate([pt.zeros(1), log_ratio])
     weights = pt.as_tensor(spec.interval_lengths / spec.interval_lengths.sum())
@@ -215,7 +277,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
 
     with pm.Model(coords=coords) as model:
         terms = force_structure(cells, priors, centred, pooling)
-        shape = interval_shape("interval_log_ratio", priors, spec)
+        shape = interval_shape("interval_log_ratio", priors, cells)
         baseline_hazard = pt.exp(shape)
         log_hazard_untreated = terms.log_rate_untreated
 
@@ -269,7 +331,9 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
 
         lengths = pt.as_tensor(spec.interval_lengths)
         interval_hazard = pt.exp(log_hazard_untreated(block))[:, None] * baseline_hazard[None, :]
-        groupings = [(None, "", None), (by_force, "_force", "force"), (by_relationship, "_relationship", "relationship")]
+        groupings = [(None, "", None), (by_force, "_force", "force")]
+        if cells.terms.together_shift:  # else one relationship group has no CARA cases (or none is recorded)
+            groupings.append((by_relationship, "_relationship", "relationship"))
 
         def weighted_mean(values, groups):
             """ATT average of a per-cell quantity over all CARA cases (groups None) or per group."""
@@ -313,8 +377,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
         standardise("", terms.cara_log_effect(block), per_force=True)
         time_to_first(terms.cara_log_effect(block))
         if pooling == "partial":
-            new_force_z = pm.Normal("new_force_z", 0.0, 1.0)
-            new_force_log_hr = pm.Deterministic("new_force_log_hr", model["mu_log_hr"] + model["tau"] * new_force_z)
+            new_force_log_hr = pm.Deterministic("new_force_log_hr", terms.new_force_log_hr())
             standardise("new_force_", terms.cara_log_effect(block, new_force_log_hr), per_force=False)
     return model
 
@@ -359,6 +422,8 @@ def derive_seed(seed: int, *names: str) -> int:
 def fit_cases(cases: pd.DataFrame, model_config: dict, seed: int, cores: int = 1, pooling: str = "partial"):
     """Cells, model and posterior of one dataset as configured (config section `model`)."""
     cells = build_cells(cases, CellSpec.from_config(model_config["cells"]))
+    for row in cells.terms.dropped().itertuples():
+        log.info("model term left out: %s (%s)", row.term, row.reason)
     model = build_model(cells, model_config["priors"], model_config["centred"], pooling)
     idata = sample(
         model,

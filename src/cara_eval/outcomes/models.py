@@ -144,7 +144,8 @@ def outcome_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str, window: int
     if events.empty:
         raise ValueError(f"{outcome} needs dated reoffences, but every force sends only a flag")
     base = build_cells(events, spec)
-    keys = banded(events, spec)
+    events = events[events["force"].astype(str).isin(base.forces)]
+    keys = banded(events, spec, base.terms.supplied_fields)
     counts = sizes = pd.DataFrame()
     if outcome == "reoffence_count":
         exposure = interval_days(events["followup_days"].to_numpy(dtype=float), spec)
@@ -182,11 +183,13 @@ def _shape_weighted_days(table: pd.DataFrame, spec: CellSpec, shape):
 
 def _standardise(with_cara, without_cara, weight, cells: Cells, table: pd.DataFrame, ratio: str, prefix: str = "",
                  per_group: bool = True):
-    """ATT per 100 CARA cases: pooled, and (per_group) by force and by relationship status at index."""
+    """ATT per 100 CARA cases: pooled, and (per_group) by force and by relationship status at index (where the
+    together shift is identified, cara_eval.model.terms)."""
     groups = [(None, "", None)]
     if per_group:
-        groups += [(np.eye(len(cells.forces))[cells.force_index(table)], "_force", "force"),
-                   (np.eye(2)[table["together"].to_numpy().astype(int)], "_relationship", "relationship")]
+        groups.append((np.eye(len(cells.forces))[cells.force_index(table)], "_force", "force"))
+    if per_group and cells.terms.together_shift:
+        groups.append((np.eye(2)[table["together"].to_numpy().astype(int)], "_relationship", "relationship"))
     for membership, suffix, dims in groups:
         if membership is None:
             total = pt.sum(weight)
@@ -209,7 +212,7 @@ def build_count_model(cells: OutcomeCells, priors: dict, centred: dict | None = 
     base, spec, table = cells.base, cells.base.spec, cells.counts
     coords = {**model_coords(base), "count_cell": np.arange(len(table))}
     with pm.Model(coords=coords) as model:
-        shape = interval_shape("interval_log_ratio", priors, spec)
+        shape = interval_shape("interval_log_ratio", priors, base)
         terms = force_structure(base, priors, centred)
         overdispersion = prior("overdispersion", priors)
         block = block_data("count", table, base, "count_cell")
@@ -226,7 +229,7 @@ def build_count_model(cells: OutcomeCells, priors: dict, centred: dict | None = 
         without_cara = pt.exp(terms.log_rate_untreated(std_block)) * year_exposure
         _standardise(without_cara * pt.exp(terms.cara_log_effect(std_block)), without_cara, weight, base, standard,
                      "rate_ratio")
-        new_force_log_hr = model["mu_log_hr"] + model["tau"] * pm.Normal("new_force_z", 0.0, 1.0)
+        new_force_log_hr = terms.new_force_log_hr()
         _standardise(without_cara * pt.exp(terms.cara_log_effect(std_block, new_force_log_hr)), without_cara, weight,
                      base, standard, "rate_ratio", prefix="new_force_", per_group=False)
     return model
@@ -243,7 +246,7 @@ def build_harm_model(cells: OutcomeCells, priors: dict, centred: dict | None = N
     hazard, sizes = base.hazard, cells.sizes
     coords = {**model_coords(base), "hazard_cell": np.arange(len(hazard)), "size_cell": np.arange(len(sizes))}
     with pm.Model(coords=coords) as model:
-        shape = interval_shape("any_interval_log_ratio", priors, spec)
+        shape = interval_shape("any_interval_log_ratio", priors, base)
         any_terms = force_structure(base, priors, centred.get("any"), prefix="any_")
         size_terms = force_structure(base, priors, centred.get("size"), prefix="size_")
         sigma = prior("size_sigma", priors)
@@ -284,8 +287,8 @@ def build_harm_model(cells: OutcomeCells, priors: dict, centred: dict | None = N
         pm.Deterministic("size_ratio", pt.sum(weight * pt.exp(size_without) * size_effect)
                          / pt.sum(weight * pt.exp(size_without)))
 
-        any_new = model["any_mu_log_hr"] + model["any_tau"] * pm.Normal("new_force_any_z", 0.0, 1.0)
-        size_new = model["size_mu_log_hr"] + model["size_tau"] * pm.Normal("new_force_size_z", 0.0, 1.0)
+        any_new = any_terms.new_force_log_hr("new_force_any_z")
+        size_new = size_terms.new_force_log_hr("new_force_size_z")
         new_with = expected_harm(any_terms.cara_log_effect(std_block, any_new),
                                  size_terms.cara_log_effect(std_block, size_new))
         _standardise(new_with, without_cara, weight, base, standard, "ratio", prefix="new_force_", per_group=False)

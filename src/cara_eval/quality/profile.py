@@ -211,21 +211,25 @@ def case_mix(cases: pd.DataFrame) -> pd.DataFrame:
     the covariate observed, and the SMD of that proportion. The pooled rows (force "all") pool cases,
     not force summaries.
     """
-    covariates = list(NUMERIC_COVARIATES + CATEGORICAL_COVARIATES)
+    columns = ["force", "covariate", "level", "cara_mean", "comparison_mean", "smd"]
+    # A covariate no force records has no case mix to show (and no rows); offence_type is always recorded.
+    numeric = [c for c in NUMERIC_COVARIATES if cases[c].notna().any()]
+    categorical = [c for c in CATEGORICAL_COVARIATES if cases[c].notna().any()]
+    covariates = numeric + categorical
     # Categorical keys make the grouping cheap at national scale (a million cases).
-    observed = cases[["force", "arm", *NUMERIC_COVARIATES]].astype({"force": "category", "arm": "category"})
-    observed = observed.assign(**{covariate: _as_levels(cases[covariate]) for covariate in CATEGORICAL_COVARIATES})
+    observed = cases[["force", "arm", *numeric]].astype({"force": "category", "arm": "category"})
+    observed = observed.assign(**{covariate: _as_levels(cases[covariate]) for covariate in categorical})
     parts = []
     for frame in (observed, observed.assign(force=pd.Categorical([POOLED] * len(observed)))):
-        for covariate in NUMERIC_COVARIATES:
+        for covariate in numeric:
             parts.append(_numeric_balance(frame, covariate).assign(covariate=covariate))
-        for covariate in CATEGORICAL_COVARIATES:
+        for covariate in categorical:
             parts.append(_categorical_balance(frame, covariate).assign(covariate=covariate))
     table = pd.concat(parts).reset_index()
     table["force"] = pd.Categorical(table["force"], categories=_force_order(table["force"]), ordered=True)
     table["covariate"] = pd.Categorical(table["covariate"], categories=covariates, ordered=True)
     table = table.sort_values(["force", "covariate", "level"], kind="stable").astype({"force": str, "covariate": str})
-    return table[["force", "covariate", "level", "cara_mean", "comparison_mean", "smd"]].reset_index(drop=True)
+    return table[columns].reset_index(drop=True)
 
 
 def process_measures(cases: pd.DataFrame, designs: Mapping[str, ForceDesign]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ CONTRACT_COLUMNS = {
     "data_specification": ["field", "dtype", "allowed_values", "meaning", "forces_supplying"],
     "estimands": ["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction", "gate_passed"],
     "forest": ["force", "method", "mean", "q05", "q95", "n_cases"],
+    "terms": ["term", "included", "reason"],
     # Secondary outcomes (cara_eval.outcomes.models): present only for the outcomes switched on in config.
     **{f"outcome_{name}_estimands": ["estimand", "scope", "level", "mean", "sd", "q05", "q50", "q95", "prob_reduction",
                                      "gate_passed"] for name in ("reoffence_count", "harm")},

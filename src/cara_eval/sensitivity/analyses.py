@@ -110,7 +110,7 @@ def summary_rows(estimands: pd.DataFrame, analysis: str, variant: str, note: str
 def heldout_cells(train_cells, heldout_cases: pd.DataFrame, placeholder: str):
     """The held-out force's cells, indexed like the training fit: the force relabelled as `placeholder`
     (whose parameters the caller replaces by a new force's), years outside the training years clamped."""
-    held = build_cells(heldout_cases, train_cells.spec)
+    held = build_cells(heldout_cases, train_cells.spec, terms=train_cells.terms)
     lo, hi = train_cells.periods[0], train_cells.periods[-1]
 
     def relabel(table):
@@ -138,7 +138,8 @@ def new_force_posterior(idata: az.InferenceData, model: pm.Model, slot: int, pri
         def put(name, values, part=part):
             part[name][:, :, slot] = values
 
-        put("force_slope", 0.0)
+        if "force_slope" in part:
+            put("force_slope", 0.0)
         if pooling == "none":
             for name in ("no_pooling_force_intercept", "no_pooling_force_log_hr"):
                 put(name, rng.normal(priors[name].get("mu", 0.0), priors[name]["sigma"], shape))
@@ -148,8 +149,9 @@ def new_force_posterior(idata: az.InferenceData, model: pm.Model, slot: int, pri
                 draws.append(("force_log_hr", "mu_log_hr", "tau", centred["effects"]))
             for name, mean, sd, is_centred in draws:
                 z = rng.standard_normal(shape)
-                if is_centred:
-                    put(name, part[mean].to_numpy() + part[sd].to_numpy() * z)
+                if is_centred:  # a between-force SD not in the posterior is fixed at its prior's scale (terms)
+                    scale = part[sd].to_numpy() if sd in part else priors[sd]["sigma"]
+                    put(name, part[mean].to_numpy() + scale * z)
                 else:
                     put(f"{name}_z", z)
         parts.append(part)

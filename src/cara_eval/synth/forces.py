@@ -6,7 +6,7 @@ the mapping describes the extract, this profile decides what the simulated force
 
 import csv
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from cara_eval.common.paths import REPO_ROOT
 DEFAULT_HARM_WEIGHTS = REPO_ROOT / "config" / "harm_weights.csv"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 EXTRA_FORCE = re.compile(r"^force_(\d+)$")
+SHAPED_FORCE = re.compile(r"^(trial|trial2y|caraonly|allmale)_(\d+)$")
 FIRST_EXTRA_FORCE = 10
 MAX_FORCES = 43
 DEFAULT_EXTRACT_DATE = pd.Timestamp("2024-03-31")
@@ -36,6 +37,9 @@ class ForceDesign:
     missing_rates: dict = field(default_factory=dict)  # sporadic missingness of covariates
     victim_contact_rate: float = 0.8
     crime_ref_prefix: str = "XX"
+    allocation: str = "case_mix"  # after the start: case_mix (contemporaneous by case mix) | randomised | all_cara
+    index_end: pd.Timestamp | None = None  # last index date (default: the extract date)
+    fixed_values: dict = field(default_factory=dict)  # covariates every case shares (e.g. sex: male)
 
 
 def _design(force, name, start, extract, comparison, weight, prefix, **kwargs):
@@ -81,6 +85,34 @@ def extra_force_design(number: int, seed: int) -> ForceDesign:
     )
 
 
+# Every covariate a force may leave out: a randomised trial's extract may carry nothing but the arm.
+COVARIATES = ("age", "offender_dob", "sex", "ethnicity", "prior_da_incidents", "together_at_index", "dash_risk",
+              "victim_sex", "relationship")
+TRIAL_YEAR = pd.Timestamp("2022-01-01")
+
+
+def shaped_force_design(shape: str, number: int, seed: int) -> ForceDesign:
+    """A force unlike the nine, for the shapes real data come in (key `<shape>_<n>`):
+
+    `trial`: randomised trial, contemporaneous controls only, 12-month flag only, every case followed up for
+    the whole year, index dates within one calendar year, nothing but the arm supplied; `trial2y`: the same
+    over two calendar years; `caraonly`: CARA cases only (no comparison); `allmale`: a national-scale force
+    whose offenders are all male (a covariate constant in every case).
+    """
+    key = f"{shape}_{number}"
+    if shape in ("trial", "trial2y"):
+        start = TRIAL_YEAR - pd.DateOffset(years=1) if shape == "trial2y" else TRIAL_YEAR
+        end = TRIAL_YEAR + pd.DateOffset(years=1) - pd.Timedelta(days=1)
+        return ForceDesign(key, f"Trial {number}", start, end + pd.Timedelta(days=400), "contemporaneous", 1.0,
+                           outcome_source="flag", not_supplied=COVARIATES, allocation="randomised", index_end=end,
+                           crime_ref_prefix=f"{number:02d}")
+    base = extra_force_design(FIRST_EXTRA_FORCE + number, seed)
+    if shape == "caraonly":
+        return replace(base, force=key, display_name=f"CARA-only {number}", comparison="contemporaneous",
+                       allocation="all_cara")
+    return replace(base, force=key, display_name=f"All-male {number}", fixed_values={"sex": "male"})
+
+
 def force_designs(forces: list[str] | None, n_forces: int | None, seed: int) -> list[ForceDesign]:
     """Designs of the requested forces: named ones, or the nine (first n_forces, or nine plus extras)."""
     if forces is None:
@@ -92,12 +124,16 @@ def force_designs(forces: list[str] | None, n_forces: int | None, seed: int) -> 
     designs = []
     for key in forces:
         extra = EXTRA_FORCE.match(key)
+        shaped = SHAPED_FORCE.match(key)
         if key in NINE_BY_KEY:
             designs.append(NINE_BY_KEY[key])
+        elif shaped:
+            designs.append(shaped_force_design(shaped.group(1), int(shaped.group(2)), seed))
         elif extra and FIRST_EXTRA_FORCE <= int(extra.group(1)) <= MAX_FORCES:
             designs.append(extra_force_design(int(extra.group(1)), seed))
         else:
-            raise ValueError(f"Unknown synthetic force {key!r}: use one of {sorted(NINE_BY_KEY)} or force_10..force_43")
+            raise ValueError(f"Unknown synthetic force {key!r}: use one of {sorted(NINE_BY_KEY)}, force_10..force_43 "
+                             "or <shape>_<n> (shape trial, trial2y, caraonly, allmale)")
     return designs
 
 

@@ -94,20 +94,25 @@ def _allocate(n_cases: int, designs: list[ForceDesign]) -> np.ndarray:
 def _simulate_force_cases(rng, design: ForceDesign, n: int) -> pd.DataFrame:
     """Case mix, index dates and arm for one force; case mix drifts with calendar time."""
     first = design.cara_start if design.comparison == "contemporaneous" else EARLIEST_INDEX
-    span = (design.extract_date - first).days
+    after_last = design.extract_date if design.index_end is None else design.index_end + pd.Timedelta(days=1)
+    span = (after_last - first).days
     index_date = first + pd.to_timedelta(np.sort(rng.integers(0, span, n)), unit="D")
     index_date = pd.Series(index_date)
     t = _decimal_year(index_date) - 2010.0
     age_years = np.minimum(85, 18 + np.floor(rng.gamma(3.0, 5.0 + 0.3 * t))).astype(int)
     male = rng.random(n) < 0.82 - 0.01 * t
+    if "sex" in design.fixed_values:
+        male = np.full(n, design.fixed_values["sex"] == "male")
     prior = rng.poisson(np.exp(0.05 * t))
     together = rng.random(n) < _logistic(0.2 - 0.08 * t)
     relationship = np.where(together, "current_partner", np.where(rng.random(n) < 0.85, "ex_partner", "family"))
     victim_male = np.where(rng.random(n) < 0.9, ~male, male)
     medium = rng.random(n) < 0.2 + 0.01 * t
     after_start = (index_date >= design.cara_start).to_numpy()
-    if design.comparison == "historical":
+    if design.comparison == "historical" or design.allocation == "all_cara":
         cara = after_start
+    elif design.allocation == "randomised":
+        cara = after_start & (rng.random(n) < 0.5)
     else:  # eligible offenders after the start got CARA or another disposal, by case mix
         p_cara = _logistic(1.0 - 0.25 * np.minimum(prior, 8) + 0.5 * together - 0.02 * (age_years - 35) - 0.4 * medium)
         cara = after_start & (rng.random(n) < p_cara)
@@ -307,7 +312,7 @@ def simulate_population(
     log_hazard = _log_hazard_case_mix(cases, force_baseline, trend_shape)
     log_hr = _cara_log_hr(cases, force_log_hr)
 
-    extract = cases["force"].map({d.force: d.extract_date for d in designs})
+    extract = cases["force"].astype(str).map({d.force: d.extract_date for d in designs})
     horizon = (extract - cases["index_date"]).dt.days.to_numpy()
     cases["followup_days"] = np.minimum(FOLLOWUP_DAYS, horizon)
     cases["outcome_source"] = cases["force"].map({d.force: d.outcome_source for d in designs})

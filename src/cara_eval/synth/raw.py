@@ -284,7 +284,10 @@ def write_force(cases: pd.DataFrame, reoffences: pd.DataFrame, mapping: dict, de
 
 
 def identity_mapping(design) -> dict:
-    """Mapping of a force supplied in the canonical raw schema (parquet, every field under its own name)."""
+    """Mapping of a force supplied in the canonical raw schema (parquet, every field under its own name);
+    a flag-only force has no reoffences table but the pre-counted 12-month flag."""
+    flag = design.outcome_source == "flag"
+    named = [f for f in ("offender_dob", "offender_name", "victim_name") if f not in design.not_supplied]
     return {
         "force": design.force,
         "display_name": design.display_name,
@@ -292,9 +295,9 @@ def identity_mapping(design) -> dict:
         "design": {"cara_start": design.cara_start.date().isoformat(),
                    "extract_date": design.extract_date.date().isoformat(), "comparison": design.comparison},
         "cases": {"file": f"{design.force}_cases.parquet", "format": "parquet", "identity": True,
-                  "columns": {f: f for f in ("offender_dob", "offender_name", "victim_name")},
-                  "not_supplied": list(design.not_supplied)},
-        "reoffences": {"file": f"{design.force}_reoffences.parquet", "format": "parquet", "identity": True},
+                  "columns": {f: f for f in named}, "not_supplied": list(design.not_supplied)},
+        "reoffences": None if flag else {"file": f"{design.force}_reoffences.parquet", "format": "parquet",
+                                         "identity": True},
     }
 
 

@@ -35,6 +35,28 @@ def priors_table(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Parameter", "Prior"])
 
 
+def terms_table(data: ReportData) -> pd.DataFrame:
+    """The model terms the data could not identify and why (results/model/<outcome>/terms.csv)."""
+    terms = data.table("terms")
+    dropped = terms[~terms["included"].astype(bool)]
+    return pd.DataFrame({"Term left out": dropped["term"].str.replace("_", " "), "Why": dropped["reason"]})
+
+
+def terms_markdown(data: ReportData) -> str:
+    """One sentence on the terms: all identified, or how many were left out (listed in the table below)."""
+    terms = data.table("terms")
+    forces = terms[terms["term"].str.startswith("force:")]
+    n_in, n_out = int(forces["included"].sum()), int((~forces["included"].astype(bool)).sum())
+    left_out = int((~terms["included"].astype(bool)).sum())
+    text = f"{n_in} force(s) enter the model" + (f" ({n_out} left out: see the table)" if n_out else "") + ". "
+    if not left_out:
+        return text + "The data identify every term of the model."
+    return text + (f"{left_out} term(s) cannot be identified from these data and are left out of the model (not "
+                   "left to their priors): a term left out is zero (a covariate, the together shift, the trend, "
+                   "a force's slope, the interval shape: constant hazard over follow-up) or, for a between-force "
+                   "or trend-step SD, fixed at its prior's scale.")
+
+
 def design_table(data: ReportData) -> pd.DataFrame:
     """Each force's comparison design from its mapping file."""
     rows = []
