@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from cara_eval.ingest.mapping import load_mapping
 from cara_eval.ingest.spec import build_data_specification
+from cara_eval.model.gate import pooled_gate
 from cara_eval.provenance.record import package_versions, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,6 +146,9 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
              "passed": [True, passed]}
         ).to_csv(path, index=False)
         gates.append(str(path))
+    pooled = root / "model/any_reoffence/pooled/gate.csv"
+    pooled_gate([pd.read_csv(path) for path in gates], {"min_ess_bulk": 400, "min_ess_tail": 400}).to_csv(pooled, index=False)
+    gates.append(str(pooled))
     figure = Figure(figsize=(5, 3), dpi=80)
     figure.add_subplot().imshow([[0.0, 0.1], [0.3, 1.0]])
     (root / "quality").mkdir(parents=True, exist_ok=True)
