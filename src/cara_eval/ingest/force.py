@@ -576,11 +576,13 @@ def spreadsheet_safe(frame):
 
 def write_result(result, cases_path, accounting_path, quarantine_path):
     """Pseudonymised cases and counts to results/; raw quarantined values only to the restricted path,
-    escaped so that opening the file in a spreadsheet runs no formula."""
+    escaped so that opening the file in a spreadsheet runs no formula. Every text cell is quoted: pandas
+    leaves a lone carriage return unquoted, and a spreadsheet would start a new row (and a formula) there.
+    """
     result.cases.to_parquet(cases_path, index=False)
     result.accounting.to_csv(accounting_path, index=False)
     Path(quarantine_path).parent.mkdir(parents=True, exist_ok=True)
-    spreadsheet_safe(result.quarantine).to_csv(quarantine_path, index=False)
+    spreadsheet_safe(result.quarantine).to_csv(quarantine_path, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def combine_forces(case_paths, accounting_paths):
