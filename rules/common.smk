@@ -53,8 +53,10 @@ def check_restricted_dir():
     restricted = Path(config["restricted_dir"]).resolve()
     results = Path("results").resolve()
     if restricted == results or restricted.is_relative_to(results):
-        raise WorkflowError(f"config restricted_dir: {config['restricted_dir']} lies inside results/, which must "
-                            "hold only pseudonymised or aggregate data")
+        raise WorkflowError(
+            f"config restricted_dir: {config['restricted_dir']} lies inside results/, which must "
+            "hold only pseudonymised or aggregate data"
+        )
 
 
 check_forces()

@@ -11,7 +11,6 @@ CARA_FUZZ_CASES (default 1000) and CARA_FUZZ_SEED change the run; a failure prin
 force and mutations, and `run_case(n)` replays one case.
 """
 
-import copy
 import csv
 import io
 import os
@@ -380,7 +379,6 @@ def _csv_text_edit(case, rng, section):
 
 def mutate_file_bytes(case, rng):
     section = rng.choice(list(case.tables))
-    spec = case.mapping[section]
     if case.tables[section].file_format == "csv":
         edit, how = _csv_text_edit(case, rng, section)
     else:
@@ -666,7 +664,7 @@ def test_every_mutation_class_ran_and_both_outcomes_occurred():
         pytest.skip("runs after the batches (run the whole file)")
     assert len(outcomes) == N_CASES
     counts = pd.Series([name for o in outcomes for name in set(o.classes)]).value_counts()
-    assert set(counts.index) == set(MUTATION_CLASSES) and counts.min() >= N_CASES // (2 * len(MUTATION_CLASSES))
+    assert set(counts.index) == set(MUTATION_CLASSES) and counts.min() >= N_CASES // len(MUTATION_CLASSES)
     ingested = sum(o.result is not None for o in outcomes)
     assert 0.2 * N_CASES < ingested < 0.95 * N_CASES, f"{ingested} of {N_CASES} cases ingested"
     assert {o.case.force for o in outcomes} >= {"norfolk", "force_10", "west_yorkshire", "leicestershire"}
