@@ -154,10 +154,14 @@ def test_a_mapped_column_named_twice_is_structural(tmp_path, extra):
 def test_truncated_workbook_and_zip_that_is_no_workbook_are_structural(tmp_path):
     mapping = alpha(tmp_path)
     frame = pd.read_csv(cases_csv(tmp_path), dtype=str)
+    in_csv = problems(ingest(tmp_path, mapping))
     workbook = tmp_path / "raw" / "alpha" / "alpha.xlsx"
-    frame.to_excel(workbook, index=False)
+    blank_row = pd.DataFrame([[None] * frame.shape[1]], columns=frame.columns)
+    pd.concat([frame.iloc[:1], blank_row, frame.iloc[1:]]).to_excel(workbook, index=False)
     mapping["cases"].update(file="alpha.xlsx", format="excel", sheet=None)
-    assert ingest(tmp_path, mapping).accounting.at[0, "rows_read"] == 15
+    result = ingest(tmp_path, mapping)
+    assert result.accounting.at[0, "rows_read"] == 15  # the blank sheet row is no case, and keeps row numbers:
+    assert problems(result, "alpha.xlsx") == {(row + 1 if row > 2 else row, f, r) for row, f, r in in_csv}
     workbook.write_bytes(workbook.read_bytes()[:2000])
     with pytest.raises(StructuralError, match=r"alpha\.xlsx: cannot be read as excel"):
         ingest(tmp_path, mapping)

@@ -133,6 +133,8 @@ def read_table(table, folder, force, section):
         raise StructuralError(
             f"{where}: cannot be read as {table['format']}: {type(error).__name__}: {error}"
         ) from error
+    if not any(str(name).strip() for name in header):
+        raise StructuralError(f"{where}: the first row is empty: the header (column names) must be on row 1")
     positions = _column_positions(header, columns, where, section)
     width = len(header)
     frame = records[[positions[field] for field in columns]].set_axis(list(columns), axis=1)
@@ -174,7 +176,7 @@ def _read_csv(path, encoding, delimiter):
     with open(path, encoding=encoding, newline="") as handle:
         rows = list(csv.reader(handle, delimiter=delimiter))
     if not rows:
-        raise StructuralError(f"file {path}: the file is empty (no header row)")
+        return [], pd.DataFrame(), pd.Series(dtype="int64"), pd.Series(dtype=bool)
     data = rows[1:]
     header = rows[0]
     if header and header[0].startswith("\ufeff"):  # a byte-order mark before the first column name
@@ -203,7 +205,7 @@ def _read_excel(path, sheet, where, section):
     except IndexError as error:
         raise StructuralError(f"{where}: sheet number {sheet} not found ({section}.sheet)") from error
     if frame.empty:
-        raise StructuralError(f"{where}: the sheet is empty (no header row)")
+        return [], pd.DataFrame(), pd.Series(dtype="int64"), pd.Series(dtype=bool)
     frame = frame.apply(lambda column: column.map(_excel_cell))
     header = ["" if name is None else str(name) for name in frame.iloc[0].tolist()]
     records = frame.iloc[1:].reset_index(drop=True).set_axis(range(frame.shape[1]), axis=1)
@@ -256,7 +258,11 @@ class _Quarantine:
     def add(self, mask, field, reason, values=None):
         """Rows in ``mask`` (any subset of the file's rows) have ``reason`` in ``field``; ``values`` replaces
         the raw value shown (for whole-row problems)."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        if isinstance(mask, pd.Series):  # masks may cover only the readable rows
+            mask = mask.reindex(self.raw.index, fill_value=False)
+        else:
+            mask = pd.Series(mask, index=self.raw.index)
+        mask = mask.astype("boolean").fillna(False).astype(bool)
         if not mask.any():
             return
         if values is not None:
