@@ -33,6 +33,41 @@ def get_forces():
     return sorted(p.stem for p in Path(config["mappings_dir"]).glob("*.yaml"))
 
 
+def check_forces():
+    """Every force listed in config has a mapping file, once: a clear error before any job runs."""
+    listed = config.get("forces") or []
+    twice = sorted({force for force in listed if listed.count(force) > 1})
+    if twice:
+        raise WorkflowError(f"config forces: listed more than once: {', '.join(twice)}")
+    unknown = [force for force in listed if not Path(get_mapping_path(force)).is_file()]
+    if unknown:
+        known = sorted(p.stem for p in Path(config["mappings_dir"]).glob("*.yaml"))
+        raise WorkflowError(
+            f"config forces: no mapping file for {', '.join(unknown)} (expected "
+            f"{', '.join(get_mapping_path(force) for force in unknown)}); forces with a mapping: {', '.join(known)}"
+        )
+
+
+def check_restricted_dir():
+    """Quarantined rows hold raw personal data: never under results/, which is shared with the team."""
+    restricted = Path(config["restricted_dir"]).resolve()
+    results = Path("results").resolve()
+    if restricted == results or restricted.is_relative_to(results):
+        raise WorkflowError(
+            f"config restricted_dir: {config['restricted_dir']} lies inside results/, which must "
+            "hold only pseudonymised or aggregate data"
+        )
+
+
+check_forces()
+check_restricted_dir()
+
+
+def get_quarantine_path():
+    """Where each force's quarantined rows (raw values: personal data) are written."""
+    return str(Path(config["restricted_dir"]) / "quarantine" / "{force}.csv")
+
+
 def get_mappings():
     """Mapping files of every analysed force (designs, not_supplied lists, who supplies what)."""
     return [get_mapping_path(force) for force in get_forces()]

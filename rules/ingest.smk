@@ -12,7 +12,7 @@ rule ingest_force:
     output:
         cases="results/ingest/{force}.parquet",
         accounting="results/ingest/{force}.accounting.csv",
-        quarantine="data/restricted/quarantine/{force}.csv",
+        quarantine=get_quarantine_path(),
     log:
         "logs/ingest_force/{force}.log",
     benchmark:

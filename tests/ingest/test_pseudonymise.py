@@ -73,3 +73,24 @@ def test_key_file_inside_repository_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv("CARA_TEST_PSEUDO_KEY", raising=False)
     with pytest.raises(PseudonymisationKeyError, match="inside the repository"):
         resolve_key(settings(tmp_path, REPO / "config" / "pseudo.key"), synthetic=False, repo_root=REPO)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("public-test-key-not-secret", "synthetic test key published"),
+        (" public-test-key-not-secret\n", "synthetic test key published"),
+        (" " * 16, "blank"),
+        ("short-key", "shorter than 16 bytes"),
+        ("x" * 40, "one character repeated"),
+    ],
+)
+def test_real_data_refuses_the_test_key_blank_short_and_trivial_keys(tmp_path, monkeypatch, key, message):
+    monkeypatch.setenv("CARA_TEST_PSEUDO_KEY", key)
+    with pytest.raises(PseudonymisationKeyError, match=rf"CARA_TEST_PSEUDO_KEY.*synthetic: false.*{message}"):
+        resolve_key(settings(tmp_path), synthetic=False)
+    monkeypatch.delenv("CARA_TEST_PSEUDO_KEY")
+    key_file = tmp_path / "pseudo.key"
+    key_file.write_text(key)
+    with pytest.raises(PseudonymisationKeyError, match=rf"key file .*pseudo\.key.*{message}"):
+        resolve_key(settings(tmp_path, key_file), synthetic=False)

@@ -322,6 +322,22 @@ def test_case_mix_gives_empty_shares_where_a_force_never_records_a_covariate():
     assert math.isnan(rows.loc[("dorset", "ethnicity", "asian"), "smd"])
 
 
+def test_case_mix_of_a_covariate_no_case_records_and_of_a_force_with_one_arm_has_no_error():
+    """A force that never records DASH, ingested alone (issue 16: KeyError 'cara'), and a one-arm force."""
+    cases = canonical_frame(
+        [
+            {"force": "dorset", "arm": "cara", "dash_risk": None, "relationship": None},
+            {"force": "dorset", "arm": "comparison", "dash_risk": None, "relationship": None},
+            {"force": "norfolk", "arm": "cara", "dash_risk": None, "relationship": "family", "age": 40.0},
+        ]
+    )
+    table = quality.case_mix(cases)
+    assert not table["covariate"].isin(["dash_risk"]).any()  # no level seen anywhere: no rows
+    norfolk = table[(table["force"] == "norfolk") & (table["covariate"] == "age")].iloc[0]
+    assert norfolk["cara_mean"] == 40 and math.isnan(norfolk["comparison_mean"]) and math.isnan(norfolk["smd"])
+    assert not np.isinf(table[["cara_mean", "comparison_mean", "smd"]].to_numpy(dtype=float)).any()
+
+
 @pytest.fixture(scope="module")
 def synthetic():
     """Canonical cases of the nine synthetic forces, with each force's declared never-recorded fields."""

@@ -43,6 +43,9 @@ DERIVED_FIELDS = ["force", "comparison_type", "period", "followup_days", "outcom
 
 # Below the age of criminal responsibility or above 110: a recording error, not an offender.
 OFFENDER_AGE_RANGE = (10, 110)
+# Prior DA incidents or convictions are whole counts; more than this for one offender is a recording
+# error (CARA is for first-time, low-risk offenders), not a count to carry into the case mix.
+MAX_PRIOR_COUNT = 100
 
 
 def _category(values, meaning, nullable=True):
@@ -103,7 +106,10 @@ CASES_SCHEMA = pa.DataFrameSchema(
         "sex": _category(SEXES, "offender sex"),
         "ethnicity": _category(ETHNICITIES, "offender ethnicity"),
         "prior_da_incidents": pa.Column(
-            float, pa.Check.ge(0), nullable=True, description="count of prior DA incidents (not convictions)"
+            float,
+            pa.Check.in_range(0, MAX_PRIOR_COUNT),
+            nullable=True,
+            description="count of prior DA incidents (not convictions), a whole number",
         ),
         "victim_sex": _category(SEXES, "victim sex"),
         "relationship": _category(RELATIONSHIPS, "victim's relationship to the offender"),

@@ -4,6 +4,7 @@ The format is documented in docs/contracts.md. Errors name the mapping file and 
 force analyst can fix a mapping without reading code.
 """
 
+import codecs
 import re
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from cara_eval.common.schema import BOOLEAN_FIELDS
+from cara_eval.common.schema import BOOLEAN_FIELDS, CATEGORIES, REOFFENCE_TYPES
+from cara_eval.ingest.parsing import date_format_problem, normalise_code
 
 CASE_RAW_FIELDS = [
     "crime_ref",
@@ -165,6 +167,75 @@ def _fail(path, key, message):
     raise MappingError(f"mapping {path}: key '{key}': {message}")
 
 
+# Raw fields read as dates, booleans or codes (the only ones `date_formats`, `boolean` and `codes` apply to).
+DATE_RAW_FIELDS = {"index_date", "disposal_date", "offender_dob", "offence_date"}
+CODED_RAW_FIELDS = {**CATEGORIES, "offence_type": REOFFENCE_TYPES}
+# Characters the csv reader cannot take as a field delimiter.
+_BAD_DELIMITERS = {'"', "\r", "\n"}
+
+
+def _check_file(path, section, table):
+    """The extract must be a file directly in data/raw/<force>/: no folder, no absolute path, no `..`.
+
+    Only that folder's files are inputs of the force's ingest job (a change there reruns it), and only
+    that folder is meant to hold the force's personal data.
+    """
+    name = table["file"]
+    if name != name.strip() or name in (".", "..") or any(sep in name for sep in ("/", "\\")) or ":" in name:
+        _fail(path, f"{section}.file", f"'{name}' must be a plain file name inside the force's raw folder "
+              "(<raw_dir>/<force>/), without folders, '..' or an absolute path")
+
+
+def _check_encoding(path, section, table):
+    encoding = table.get("encoding")
+    if encoding is None:
+        return
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        _fail(path, f"{section}.encoding", f"unknown text encoding '{encoding}' (e.g. utf-8, cp1252, latin-1)")
+    if not getattr(codec, "_is_text_encoding", True):
+        _fail(path, f"{section}.encoding", f"'{encoding}' is not a text encoding")
+
+
+def _check_delimiter(path, section, table):
+    if table.get("delimiter") in _BAD_DELIMITERS:
+        _fail(path, f"{section}.delimiter", f"{table['delimiter']!r} cannot separate fields")
+
+
+def _check_date_formats(path, section, table):
+    for field, date_format in (table.get("date_formats") or {}).items():
+        if field not in DATE_RAW_FIELDS:
+            _fail(path, f"{section}.date_formats.{field}", f"'{field}' is not a date field")
+        problem = date_format_problem(date_format)
+        if problem:
+            _fail(path, f"{section}.date_formats.{field}", problem)
+
+
+def _check_codes(path, section, table):
+    """Codes translate into canonical values only, and never two ways at once."""
+    for field, codes in (table.get("codes") or {}).items():
+        if field not in CODED_RAW_FIELDS:
+            hint = " (booleans use the `boolean` key)" if field in BOOLEAN_FIELDS + ["reoffended_12m", "da_related"] else ""
+            _fail(path, f"{section}.codes.{field}", f"'{field}' is not a coded field{hint}")
+        allowed = CODED_RAW_FIELDS[field]
+        seen = {}
+        for raw_code, value in (codes or {}).items():
+            if value is not None and value not in allowed:
+                _fail(path, f"{section}.codes.{field}", f"code '{raw_code}' maps to '{value}', which is not one "
+                      f"of the canonical values {allowed} (or null for 'recorded as unknown')")
+            key = normalise_code(raw_code)
+            if key in seen and seen[key][1] != value:
+                _fail(path, f"{section}.codes.{field}", f"codes '{seen[key][0]}' and '{raw_code}' are the same code "
+                      f"(case and punctuation are ignored) but map to '{seen[key][1]}' and '{value}'")
+            seen[key] = (raw_code, value)
+    boolean = table.get("boolean") or {}
+    true_codes = {str(v).strip().lower() for v in boolean.get("true") or []}
+    both = sorted(true_codes & {str(v).strip().lower() for v in boolean.get("false") or []})
+    if both:
+        _fail(path, f"{section}.boolean", f"code(s) {both} are listed as both true and false")
+
+
 def load_mapping(path):
     """Read, validate and normalise one mapping file; raises MappingError naming the file and key."""
     path = Path(path)
@@ -183,6 +254,10 @@ def load_mapping(path):
         _fail(path, ".".join(str(p) for p in first.absolute_path) or "(top level)", first.message)
     if raw["force"] != path.stem:
         _fail(path, "force", f"'{raw['force']}' must equal the file name stem '{path.stem}'")
+    for section in ("cases", "reoffences"):
+        if raw.get(section):
+            for check in (_check_file, _check_encoding, _check_delimiter, _check_date_formats, _check_codes):
+                check(path, section, raw[section])
     for key in ("cara_start", "extract_date"):
         try:
             raw["design"][key] = pd.Timestamp(raw["design"][key])

@@ -24,16 +24,18 @@ class PseudonymisationKeyError(RuntimeError):
 
 def resolve_key(settings, synthetic, repo_root=REPO_ROOT):
     """The HMAC key. Synthetic forces: always the documented test key (so the generator's pseudonyms and
-    ingest's agree on every machine). Real forces: the env var, else a key file outside the repository.
+    ingest's agree on every machine). Real forces: the env var, else a key file outside the repository;
+    refused when blank, shorter than MIN_KEY_BYTES, one character repeated, or the published test key.
 
     ``settings`` is the config's ``pseudonymisation`` section.
     """
     if synthetic:
         return settings["synthetic_test_key"].encode("utf-8")
-    from_env = os.environ.get(settings["key_env"], "")
+    env_name = settings["key_env"]
+    from_env = os.environ.get(env_name)
     key_file = Path(settings["key_file"]).expanduser().resolve()
-    if from_env:
-        key = from_env.encode("utf-8")
+    if from_env is not None and from_env != "":
+        key, source = from_env.strip().encode("utf-8"), f"the environment variable {env_name}"
     elif key_file.is_relative_to(Path(repo_root).resolve()):
         raise PseudonymisationKeyError(
             f"Refusing key file {key_file}: it lies inside the repository {repo_root}, where it could be "
@@ -41,18 +43,39 @@ def resolve_key(settings, synthetic, repo_root=REPO_ROOT):
             "pseudonymisation.key_file in config/config.yaml."
         )
     elif key_file.is_file():
-        key = key_file.read_bytes().strip()
+        key, source = key_file.read_bytes().strip(), f"the key file {key_file}"
     else:
         raise PseudonymisationKeyError(
             "This force's mapping says synthetic: false (real data), and no pseudonymisation key was found. "
-            f"Supply one with the environment variable {settings['key_env']} "
-            f"(export {settings['key_env']}=...) or in the key file {key_file} (outside the repository, "
-            "readable only by you, e.g. created with: python -c 'import secrets; print(secrets.token_hex(32))' "
-            f"> {key_file} && chmod 600 {key_file}). Keep the same key for every run so pseudonyms link up."
+            f"Supply one with the environment variable {env_name} "
+            f"(export {env_name}=...) or in the key file {key_file} (outside the repository, "
+            f"readable only by you, e.g. created with: {KEY_RECIPE} > {key_file} && chmod 600 {key_file}). "
+            "Keep the same key for every run so pseudonyms link up."
         )
-    if len(key) < MIN_KEY_BYTES:
-        raise PseudonymisationKeyError(f"The pseudonymisation key is shorter than {MIN_KEY_BYTES} bytes.")
+    problem = _key_problem(key, settings["synthetic_test_key"])
+    if problem:
+        raise PseudonymisationKeyError(
+            f"Refusing the pseudonymisation key from {source} for real data (synthetic: false): {problem}. "
+            f"Make a secret key, e.g. {KEY_RECIPE}, and keep it for every run so pseudonyms link up."
+        )
     return key
+
+
+KEY_RECIPE = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def _key_problem(key, test_key):
+    """Why a key must not pseudonymise real data (text), or None."""
+    if not key:
+        return "it is blank"
+    if key == test_key.strip().encode("utf-8"):
+        return ("it is the synthetic test key published in config/config.yaml, so anyone with the "
+                "repository could recompute every pseudonym")
+    if len(key) < MIN_KEY_BYTES:
+        return f"it is shorter than {MIN_KEY_BYTES} bytes"
+    if len(set(key)) == 1:
+        return "it is one character repeated"
+    return None
 
 
 def pseudonymise(values, key, kind, force):

@@ -2,7 +2,9 @@
 
 Runs the real ingest (same parsing, quarantine and eligibility rules) and prints a summary; writes
 nothing. Pseudonyms are made with a throwaway key, so no pseudonymisation key is needed to validate.
-Exit status: 0 readable (row-level problems are listed, not fatal), 1 structural problem.
+Exit status: 0 readable (row-level problems are listed, not fatal), 1 structural problem: the file or
+mapping cannot be read, or it reads but no case is clean, a mapped column has no value in any row,
+none of a field's values could be read, or rows have a different number of fields from the header.
 """
 
 import argparse
@@ -108,12 +110,15 @@ def main(argv=None):
             secrets.token_bytes(32),
             config["eligibility"],
             config["outcomes"]["followup_days"],
+            strict=False,
         )
     except (MappingError, StructuralError) as error:
         print(f"STRUCTURAL PROBLEM: {error}", file=sys.stderr)
         return 1
     print(summarise(result, mapping))
-    return 0
+    for problem in result.problems:
+        print(f"STRUCTURAL PROBLEM: force {mapping['force']}: {problem.message}", file=sys.stderr)
+    return 1 if result.problems else 0
 
 
 if __name__ == "__main__":

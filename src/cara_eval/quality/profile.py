@@ -189,7 +189,11 @@ def _categorical_balance(cases: pd.DataFrame, covariate: str) -> pd.DataFrame:
     # Every force keeps every level; a force that never records the covariate gets NaN shares.
     counts = counts.reindex(index=pd.unique(cases["force"]), columns=pd.MultiIndex.from_product([ARMS, levels]),
                             fill_value=0)
-    observed = counts.T.groupby(level=0).sum().T  # cases with the covariate observed, per arm
+    if not levels:  # no case of any force records the covariate: nothing to compare
+        empty = pd.MultiIndex.from_arrays([[], []], names=["force", "level"])
+        return pd.DataFrame({"cara_mean": [], "comparison_mean": [], "smd": []}, index=empty).reset_index("level")
+    # cases with the covariate observed, per arm (an arm without any observed value keeps a column of 0)
+    observed = counts.T.groupby(level=0).sum().T.reindex(columns=ARMS, fill_value=0)
     shares = {arm: counts[arm].div(observed[arm].where(observed[arm] > 0), axis=0) for arm in ARMS}
     cara = shares["cara"].stack(future_stack=True)
     comparison = shares["comparison"].stack(future_stack=True)
