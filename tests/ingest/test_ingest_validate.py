@@ -45,8 +45,10 @@ def test_field_blank_in_every_row_is_named(tmp_path, capsys, monkeypatch):
     cases.to_csv(tmp_path / "raw" / "alpha" / "alpha_cases.csv", index=False)
     status = main(["--mapping", str(FIXTURES / "forces" / "alpha.yaml"), "--raw-dir", str(tmp_path / "raw"),
                    "--config", str(analyst_config(tmp_path))])
-    out = capsys.readouterr().out
-    assert status == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert status == 1  # a mapped column blank in every row is a structural problem of the extract
+    assert "STRUCTURAL PROBLEM" in captured.err and "Ethnicity" in captured.err
     assert ("Fields blank in every clean case (mapped to a column, but empty): ethnicity; check the column, or "
             "declare them in cases.not_supplied") in out
     assert "ethnicity" not in out.split("Fields partly missing in clean cases:")[1].splitlines()[0]
