@@ -1,6 +1,7 @@
 """A rendered PDF read page by page with poppler's pdftotext: what each page shows, and layout faults a reader sees
 (text printed over other text, a table caption left at the foot of a page without its table)."""
 
+import difflib
 import re
 import shutil
 import subprocess
@@ -21,6 +22,20 @@ def page_texts(pdf) -> list[str]:
 def landmarks(pdf) -> list[list[str]]:
     """Per page, the headings and captions on it: two renders that agree on these split their content alike."""
     return [[" ".join(mark.split()) for mark in LANDMARK.findall(text)] for text in page_texts(pdf)]
+
+
+def boundary_shifts(first: list[list[str]], second: list[list[str]]) -> list[int]:
+    """How far each page boundary lies apart in two renders' landmarks (0 where they split alike). Both must show
+    the same landmarks in the same order on as many pages; a heading that one layout fits at the foot of a page
+    and the other carries to the next shifts that boundary by one."""
+    flat_first, flat_second = [m for page in first for m in page], [m for page in second for m in page]
+    assert flat_first == flat_second, "\n".join(difflib.unified_diff(flat_first, flat_second, lineterm=""))
+    assert len(first) == len(second), f"{len(first)} pages against {len(second)}"
+    shifts, before_first, before_second = [], 0, 0
+    for page_first, page_second in zip(first, second):
+        before_first, before_second = before_first + len(page_first), before_second + len(page_second)
+        shifts.append(abs(before_first - before_second))
+    return shifts
 
 
 def stranded_captions(pdf) -> list[tuple[int, str]]:

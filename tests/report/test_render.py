@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import REPO
-from pdf_pages import PDFTOTEXT, landmarks, overprinted_words, page_texts, stranded_captions
+from pdf_pages import PDFTOTEXT, boundary_shifts, landmarks, overprinted_words, page_texts, stranded_captions
 from report_inputs import ESTIMANDS, write_report_inputs
 
 from cara_eval.common.disclosure import find_small_counts
@@ -315,7 +315,9 @@ def test_a_long_name_in_a_squeezed_table_wraps_instead_of_running_into_the_next_
 def test_quarto_renders_the_same_report_page_for_page(rendered):
     root, manifest, fallback = rendered
     quarto = _render(root, manifest, "quarto", "quarto")
-    assert landmarks(quarto / "cara_report.pdf") == landmarks(fallback / "cara_report.pdf")
+    # Same headings and captions on as many pages; a boundary may move by one landmark (a heading one layout fits
+    # at the foot of a page), never more: tables split alike.
+    assert max(boundary_shifts(landmarks(quarto / "cara_report.pdf"), landmarks(fallback / "cara_report.pdf"))) <= 1
     _assert_pages_fit_to_send(quarto)
     html = (quarto / "cara_report.html").read_text()
     text = _text(html)
