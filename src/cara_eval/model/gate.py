@@ -51,9 +51,8 @@ def pooled_gate(gates: list[pd.DataFrame], thresholds: dict) -> pd.DataFrame:
     draws are concatenated (independent chains), besides each fit's own R-hat and divergences."""
     stacked = pd.concat(gates, ignore_index=True)
     pooled = stacked.groupby("parameter", sort=False).agg(
-        r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "sum"), ess_tail=("ess_tail", "sum"),
-        divergences=("divergences", "max"), fits_passed=("passed", "all"))
-    pooled["divergences"] = sum(int(gate["divergences"].iloc[0]) for gate in gates)
+        r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "sum"), ess_tail=("ess_tail", "sum"), fits_passed=("passed", "all"))
+    pooled["divergences"] = sum(int(gate["divergences"].iloc[0]) for gate in gates)  # each fit's count, once
     pooled["passed"] = (
         pooled["fits_passed"]
         & (pooled["ess_bulk"] >= thresholds["min_ess_bulk"])
