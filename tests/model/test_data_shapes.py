@@ -70,7 +70,8 @@ def test_no_reoffence_at_all_stops_before_sampling_saying_why():
 SHAPES = {
     # name: (forces, cases, terms left out that must be listed, hierarchy)
     "trial_two_years": (["trial2y_" + str(k) for k in range(1, 21)], 600,
-                        {"trend_sd", "interval_shape", "together_log_hr_shift", *COVARIATES}, "estimated"),
+                        {"trend_sd", "trend_drift", "interval_shape", "together_log_hr_shift", *COVARIATES},
+                        "estimated"),
     "one_force": (["hampshire"], 400, {"tau", "force_intercept_sd", "force_slope"}, "single_force"),
     "two_forces_all_male": (["allmale_1", "allmale_2"], 500, {"tau", "force_intercept_sd", "covariate:female"},
                             "fixed"),

@@ -6,7 +6,7 @@ Log hazard of a cell in force f, calendar year t, follow-up interval j, covariat
             + cara * (force_log_hr_f + together_log_hr_shift * together)
 
 with force_intercept_f ~ N(intercept_mean, force_intercept_sd) and force_log_hr_f ~ N(mu_log_hr, tau)
-(partial pooling), trend_t a random walk over calendar years shared by all forces, and force_slope_f a
+(partial pooling), trend_t a drift plus a random walk over calendar years shared by all forces, and force_slope_f a
 force-specific linear deviation from it under a tight prior (zero-sum over forces).
 
 Geometry, measured on the default data (steps per NUTS draw 65 -> 22): every offset is centred where
@@ -63,6 +63,7 @@ HYPERPARAMETERS = [
     "tau",
     "together_log_hr_shift",
     "trend_sd",
+    "trend_drift",
     "beta",
 ]
 
@@ -136,7 +137,8 @@ class ForceStructure:
     mu_log_hr: pt.TensorVariable | None  # None without pooling
     tau: pt.TensorVariable | None
     together_shift: pt.TensorVariable
-    trend: pt.TensorVariable
+    trend: pt.TensorVariable  # the shared random walk (without its drift)
+    drift: pt.TensorVariable  # the trend's straight-line part, per year, pivoting at each force's mean year
     force_slope: pt.TensorVariable
     beta: pt.TensorVariable
     years: pt.TensorVariable
@@ -147,7 +149,8 @@ class ForceStructure:
         return (
             self.force_intercept[block["force"]]
             + self.trend[block["period"]]
-            + self.force_slope[block["force"]] * (self.years[block["period"]] - self.force_mean_year[block["force"]])
+            + (self.drift + self.force_slope[block["force"]])
+            * (self.years[block["period"]] - self.force_mean_year[block["force"]])
             + (block["x"] * self.beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
         )
 
@@ -167,22 +170,35 @@ def fixed_scale(name: str, priors: dict, fallback: str):
 
 
 def _trend(cells: Cells, priors: dict, centred: bool, prefix: str):
-    """Random walk over calendar periods, zero on the case-weighted average year; zero when not identified."""
+    """Shared calendar trend: (random walk over periods, zero on the case-weighted average year; drift per year).
+
+    With two or more steps the walk's steps sum to zero and a drift (a straight line) carries the net change. A
+    steep steady fall then costs the steps' scale nothing, where a plain random walk shrank it towards flat and
+    credited part of it to CARA (calibration, linear trends). The line pivots at each force's own mean year
+    (`log_rate_untreated`), beside the force's slope, so it cannot trade with the force intercepts of forces
+    observed in different years (pivoting at one common year made a funnel with force_intercept_sd). With one
+    step (two periods) that step is the trend; with one period there is none. Deterministic `trend` is the whole
+    shared path, zero on the case-weighted average year.
+    """
     terms = cells.terms
     if not terms.trend:
-        return pt.zeros(len(cells.periods))
+        return pt.zeros(len(cells.periods)), pt.as_tensor(0.0)
     if terms.trend_sd:
         trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
     else:
         trend_sd = fixed_scale(f"{prefix}trend_sd", priors, "trend_sd")
+    steps = pm.ZeroSumNormal if terms.trend_sd else pm.Normal
     if centred:
-        trend_steps = pm.Normal(f"{prefix}trend_step", 0.0, trend_sd, dims="period_step")
+        trend_steps = steps(f"{prefix}trend_step", sigma=trend_sd, dims="period_step")
     else:
-        trend_steps = trend_sd * pm.Normal(f"{prefix}trend_step_z", 0.0, 1.0, dims="period_step")
+        trend_steps = trend_sd * steps(f"{prefix}trend_step_z", sigma=1.0, dims="period_step")
     level = pt.concatenate([pt.zeros(1), pt.cumsum(trend_steps)])
-    return pm.Deterministic(
-        f"{prefix}trend", level - pt.dot(pt.as_tensor(cells.period_weights), level), dims="period"
-    )
+    weights = pt.as_tensor(cells.period_weights)
+    walk = level - pt.dot(weights, level)
+    drift = prior(f"{prefix}trend_drift", priors, fallback="trend_drift") if terms.trend_sd else pt.as_tensor(0.0)
+    years = np.asarray(cells.periods, dtype=float)
+    pm.Deterministic(f"{prefix}trend", walk + drift * (years - pt.dot(weights, years)), dims="period")
+    return walk, drift
 
 
 def force_structure(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial",
@@ -210,7 +226,7 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
         together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
     else:
         together_shift = pt.as_tensor(0.0)
-    trend = _trend(cells, priors, centred["trend"], prefix)
+    trend, drift = _trend(cells, priors, centred["trend"], prefix)
     if terms.force_slopes:
         # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
         force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
@@ -246,6 +262,7 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
         tau=tau,
         together_shift=together_shift,
         trend=trend,
+        drift=drift,
         force_slope=force_slope,
         beta=beta,
         years=pt.as_tensor(np.asarray(cells.periods, dtype=float)),

@@ -11,8 +11,9 @@ Rules (`identify_terms`):
 * a force enters with both CARA and comparison cases (without comparisons its effect is its level; without
   CARA cases it has no effect on the treated). No such force, or no reoffence at all: the run stops
   (`NotIdentifiedError`).
-* the calendar trend needs at least two calendar periods with cases; its random-walk scale (trend_sd) needs
-  at least two steps, else the one step gets a fixed normal prior with the scale of trend_sd's prior.
+* the calendar trend needs at least two calendar periods with cases; its drift (the straight-line part) and
+  the scale of its random-walk steps around it (trend_sd) need at least two steps, else the one step gets a
+  fixed normal prior with the scale of trend_sd's prior.
 * force slopes (deviations from the shared trend) need the trend and at least two forces.
 * the follow-up interval shape needs events with varying exposure: dated reoffences, or flag-only cases
   whose observed follow-up splits differently over the intervals. Complete follow-up with flags only:
@@ -156,6 +157,8 @@ def identify_terms(cases: pd.DataFrame, spec) -> Terms:
                      if trend else f"one calendar period with cases ({periods[0]}): no trend to estimate"))
     rows.append(_row("trend_sd", trend_sd, f"{len(periods) - 1} random-walk steps" if trend_sd else
                      "fewer than two trend steps: the step's scale is fixed at trend_sd's prior scale"))
+    rows.append(_row("trend_drift", trend_sd, "straight-line part of the trend; the steps sum to zero around it"
+                     if trend_sd else "fewer than two trend steps: the one step is the trend"))
     force_slopes = trend and n_forces >= 2
     rows.append(_row("force_slope", force_slopes, "force deviations from the shared trend" if force_slopes else
                      ("no trend" if not trend else "one force: its trend is the trend")))

@@ -81,7 +81,7 @@ ESTIMANDS = {
 }
 # Truth-file measures and the estimand rows that estimate them.
 _SHARED = ["intercept_mean", "interval_log_ratio", "force_intercept_sd", "mu_log_hr", "tau",
-           "together_log_hr_shift", "trend_sd", "beta"]
+           "together_log_hr_shift", "trend_sd", "trend_drift", "beta"]
 HYPERPARAMETERS = {
     "reoffence_count": _SHARED + ["overdispersion"],
     "harm": [f"any_{name}" for name in _SHARED] + [f"size_{name}" for name in _SHARED if name != "interval_log_ratio"]
