@@ -54,12 +54,14 @@ MIN_CASES_PER_FORCE = 30
 class Hierarchy:
     """The generator's knobs that calibration scenarios turn; the defaults are the default data's values.
 
-    ``trend_slope`` is the linear trend's fall per calendar year (log hazard); ``step_force`` gets a log-hazard
+    ``together_log_hr_shift`` is added to the effect of CARA cases still with the victim (0 with mu_log_hr and tau
+    0: no effect anywhere). ``trend_slope`` is the linear trend's fall per calendar year (log hazard); ``step_force`` gets a log-hazard
     step of ``step_log_hr`` from its CARA start on, in both arms: a force-specific break that is not CARA.
     """
 
     mu_log_hr: float = MU_LOG_HR
     tau: float = TAU
+    together_log_hr_shift: float = TOGETHER_LOG_HR_SHIFT
     trend_slope: float = LINEAR_TREND_SLOPE
     step_force: str | None = None
     step_log_hr: float = 0.0
@@ -185,11 +187,11 @@ def _log_hazard_case_mix(cases: pd.DataFrame, force_baseline: dict, trend_shape:
     )
 
 
-def _cara_log_hr(cases: pd.DataFrame, force_log_hr: dict) -> np.ndarray:
+def _cara_log_hr(cases: pd.DataFrame, force_log_hr: dict, together_shift: float = TOGETHER_LOG_HR_SHIFT) -> np.ndarray:
     """Case-level CARA log hazard ratio: force effect, shifted when together, diluted for non-completers."""
     together = cases["together_at_index"].to_numpy(dtype=bool)
     completed = cases["completed"].fillna(False).to_numpy(dtype=bool)  # null (comparison) in canonical cases
-    effect = cases["force"].map(force_log_hr).to_numpy() + TOGETHER_LOG_HR_SHIFT * together
+    effect = cases["force"].map(force_log_hr).to_numpy() + together_shift * together
     effect = effect * np.where(completed, 1.0, NONCOMPLETER_EFFECT_SHARE)
     return np.where(cases["arm"].to_numpy() == "cara", effect, 0.0)
 
@@ -296,13 +298,13 @@ def _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, har
             "extract_date": d.extract_date.date().isoformat(), "comparison": d.comparison,
             "n_cases": int(in_force.sum()), "n_cara": int((in_force & (cases["arm"] == "cara")).sum()),
         }
-    stated = {"mu_log_hr": hierarchy.mu_log_hr, "tau": hierarchy.tau}
+    stated = {"mu_log_hr": hierarchy.mu_log_hr, "tau": hierarchy.tau,
+              "together_log_hr_shift": hierarchy.together_log_hr_shift}
     if hierarchy != DEFAULT_HIERARCHY:  # a calibration scenario states every knob; the default data's truth is unchanged
         stated = asdict(hierarchy)
     return {
         "seed": seed, "trend_shape": trend_shape, "followup_days": FOLLOWUP_DAYS, "n_cases": len(cases),
-        "hierarchy": {**stated, "together_log_hr_shift": TOGETHER_LOG_HR_SHIFT,
-                      "completion_rate": COMPLETION_RATE, "noncompleter_effect_share": NONCOMPLETER_EFFECT_SHARE},
+        "hierarchy": {**stated, "completion_rate": COMPLETION_RATE, "noncompleter_effect_share": NONCOMPLETER_EFFECT_SHARE},
         "hazard": {"baseline_per_day": dict(zip(["0-90", "90-180", "180-365", "365+"], BASELINE_HAZARD.tolist())),
                    "share_da_related": SHARE_DA_RELATED, "case_mix_log_hr": OUTCOME_COEF,
                    "offence_log_hr": OFFENCE_LOG_HR, "trend_shape": trend_shape},
@@ -349,7 +351,7 @@ def simulate_population(
     force_baseline = dict(zip([d.force for d in designs], rng_effects.normal(0.0, FORCE_BASELINE_SD, len(designs))))
     log_hazard = _log_hazard_case_mix(cases, force_baseline, trend_shape, hierarchy.trend_slope)
     log_hazard += _force_step(cases, designs, hierarchy)
-    log_hr = _cara_log_hr(cases, force_log_hr)
+    log_hr = _cara_log_hr(cases, force_log_hr, hierarchy.together_log_hr_shift)
 
     extract = cases["force"].astype(str).map({d.force: d.extract_date for d in designs})
     horizon = (extract - cases["index_date"]).dt.days.to_numpy()
