@@ -21,7 +21,7 @@ rule calibration_replicate:
         "../envs/model.yaml"
     threads: 1
     params:
-        calibration=config["calibration"],
+        calibration=get_replicate_calibration,
         model=config["model"],
         seed=config["seed"],
     script:
@@ -79,7 +79,7 @@ rule calibration_sbc_replicate:
         "../envs/model.yaml"
     threads: 1
     params:
-        calibration=config["calibration"],
+        calibration=get_sbc_calibration(),
         model=config["model"],
         seed=config["seed"],
     script:

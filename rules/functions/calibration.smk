@@ -28,6 +28,38 @@ def get_scenario_replicates(wildcards):
     ]
 
 
+def _scenario_fit_settings(scenario):
+    """What one replicate of a scenario depends on: its settings, the shared size, forces and fit settings; not
+    K, the other scenarios or the SBC settings, so changing those never reruns a finished replicate.
+    """
+    calibration = config["calibration"]
+    own = {
+        key: value
+        for key, value in calibration["scenarios"][scenario].items()
+        if key != "replicates"
+    }
+    return {
+        "n_cases": calibration["n_cases"],
+        "forces": calibration["forces"],
+        "fit": calibration["fit"],
+        "scenarios": {scenario: own},
+    }
+
+
+def get_replicate_calibration(wildcards):
+    """The calibration settings a replicate job sees (see _scenario_fit_settings)."""
+    return _scenario_fit_settings(wildcards.scenario)
+
+
+def get_sbc_calibration():
+    """The calibration settings an SBC replicate sees: its design scenario's and the rank settings, not K."""
+    sbc = config["calibration"]["sbc"]
+    return {
+        **_scenario_fit_settings(sbc["design_scenario"]),
+        "sbc": {key: value for key, value in sbc.items() if key != "replicates"},
+    }
+
+
 def get_scenario_coverages():
     """The per-scenario coverage tables the grid summary combines."""
     return [

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 from conftest import deep_merge, make_workdir, run_snakemake, tiny_config
 
 from cara_eval.calibration.replicates import (
@@ -187,13 +188,22 @@ def calibrated(tmp_path_factory):
     workdir = make_workdir(tmp_path_factory.mktemp("calibration") / "work", config)
     dry_default = run_snakemake(workdir, "-n")
     run_snakemake(workdir, "calibration")
-    return workdir, config, dry_default
+    # Raising K (and the SBC's K) must only add replicate jobs, never rerun a finished one.
+    config_path = workdir / "config" / "config.yaml"
+    more = deep_merge(config, {"calibration": {"replicates": 3, "sbc": {"replicates": 3}}})
+    config_path.write_text(yaml.safe_dump(more, sort_keys=False))
+    dry_more = run_snakemake(workdir, "-n", "calibration")
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir, config, dry_default, dry_more
 
 
 @pytest.mark.slow
 def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated):
-    workdir, config, dry_default = calibrated
+    workdir, config, dry_default, dry_more = calibrated
     assert "calibration_replicate" not in dry_default.stdout  # not part of the default run
+    planned = re.findall(r"output: (results/calibration/(?:replicates|sbc)/\S+)", dry_more.stdout)
+    assert sorted(planned) == ["results/calibration/replicates/default/2.csv",
+                               "results/calibration/replicates/no_effect/2.csv", "results/calibration/sbc/2.csv"]
     for scenario, replicate in [("default", 0), ("default", 1), ("no_effect", 0), ("no_effect", 1)]:
         table = pd.read_csv(workdir / f"results/calibration/replicates/{scenario}/{replicate}.csv")
         assert list(table.columns) == REPLICATE_COLUMNS and set(table["scenario"]) == {scenario}
@@ -227,7 +237,7 @@ def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated
 
 @pytest.mark.slow
 def test_coverage_tables_summarise_the_replicate_files(calibrated):
-    workdir, config, _ = calibrated
+    workdir, config, _, _ = calibrated
     coverage = pd.read_csv(workdir / "results/calibration/coverage.csv").fillna({"level": ""})
     assert list(coverage.columns) == COVERAGE_COLUMNS and set(coverage["scenario"]) == {"default", "no_effect"}
     for scenario in ("default", "no_effect"):

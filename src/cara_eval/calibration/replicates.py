@@ -51,7 +51,7 @@ TAU = "tau"
 HIERARCHICAL, NO_POOLING, NAIVE = "bayes_hierarchical", "no_pooling", "naive_before_after"
 POOLING = {HIERARCHICAL: "partial", NO_POOLING: "none"}
 HIERARCHY_KNOBS = ("mu_log_hr", "tau", "together_log_hr_shift", "trend_slope", "step_force", "step_log_hr")
-SCENARIO_DEFAULTS = ("replicates", "n_cases", "forces")
+SCENARIO_DEFAULTS = ("n_cases", "forces")
 # The share of a completer's log hazard ratio that a CARA case gets on average: the model estimates the effect of
 # CARA as given (completers and non-completers together), so its tau is the generator's tau times this share.
 EFFECT_SHARE = COMPLETION_RATE + (1 - COMPLETION_RATE) * NONCOMPLETER_EFFECT_SHARE
@@ -69,7 +69,7 @@ COVERAGE_COLUMNS = [
 
 
 def scenario_settings(calibration: dict, scenario: str) -> dict:
-    """One scenario's settings: its own entries over the calibration-wide replicates, n_cases and forces."""
+    """One scenario's settings: its own entries over the calibration-wide n_cases and forces."""
     return {"trend_shape": "linear", **{key: calibration[key] for key in SCENARIO_DEFAULTS},
             **calibration["scenarios"][scenario]}
 
