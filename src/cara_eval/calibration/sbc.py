@@ -19,7 +19,7 @@ import pymc as pm
 from matplotlib.figure import Figure
 from scipy import stats
 
-from cara_eval.calibration.replicates import replicate_model_config, simulate_replicate
+from cara_eval.calibration.replicates import cpu_seconds, replicate_model_config, simulate_replicate
 from cara_eval.model.cells import Cells, CellSpec, build_cells
 from cara_eval.model.effectiveness import build_model, derive_seed, sample
 
@@ -65,7 +65,7 @@ def thinned_ranks(truth: dict, posterior, n_draws: int) -> dict:
 
 def run_sbc_replicate(replicate: int, calibration: dict, model_config: dict, seed: int, cores: int = 1) -> pd.DataFrame:
     """Prior draw, simulated outcomes and refit of one SBC replicate; one row per parameter (SBC_COLUMNS)."""
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     fit_config = replicate_model_config(model_config, calibration)
     cells = design_cells(calibration, fit_config, seed)
     truth, simulated = prior_draw(cells, fit_config, derive_seed(seed, "sbc_prior", str(replicate)))
@@ -78,7 +78,7 @@ def run_sbc_replicate(replicate: int, calibration: dict, model_config: dict, see
     return pd.DataFrame([
         {"replicate": replicate, "parameter": name, "truth": truth[name], "rank": ranks[name], "n_draws": n_draws,
          "divergences": divergences, "seconds": time.perf_counter() - started,
-         "cpu_seconds": time.process_time() - cpu_started}
+         "cpu_seconds": cpu_seconds() - cpu_started}
         for name in SBC_PARAMETERS
     ], columns=SBC_COLUMNS)
 
