@@ -86,6 +86,23 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
 
 
+def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):
+    replicates = _replicates([
+        ("adversarial_step", r, "bayes_hierarchical", scope, level, -5.0, estimate, estimate - 1, estimate + 1,
+         estimate - 3, estimate + 3)
+        for r, shift in ((0, -3.0), (1, -5.0))  # the step force's interval holds the truth in replicate 0 only
+        for scope, level, estimate in (("pooled", "", -5.5), ("force", "avon_and_somerset", -5.0 + shift))
+    ])
+    coverage_table(replicates).to_csv(tmp_path / "coverage.csv", index=False)
+    calibration = tiny_config()["calibration"]
+    data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
+        "calibration": calibration, "calibration_run": {"coverage": str(tmp_path / "coverage.csv")}}})
+    text = calibration_section.calibration_markdown(data)
+    assert text.startswith("The run record of this calibration is missing (date, code version and K unknown).\n\n- ")
+    assert ("the step that is not CARA moved Avon And Somerset's estimate by -4.0 per 100 on average (90% intervals "
+            "held its true effect in 50%)") in text
+
+
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():
     # No success in n: upper limit 1 - (alpha/2)^(1/n); all successes mirror it.
     assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))
