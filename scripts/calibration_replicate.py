@@ -1,4 +1,4 @@
-"""Rule calibration_replicate: simulate one replicate dataset, fit it as model_fit does, score it against the truth."""
+"""Rule calibration_replicate: simulate one replicate of a scenario, fit it as model_fit does, score it."""
 
 from cara_eval.common.logsetup import redirect_to_log
 
@@ -12,8 +12,9 @@ import logging  # noqa: E402
 
 from cara_eval.calibration.replicates import run_replicate  # noqa: E402
 
-replicate = int(snakemake.wildcards.replicate)
-table = run_replicate(replicate, snakemake.params.calibration, snakemake.params.model, snakemake.params.seed,
-                      cores=snakemake.threads)
+scenario, replicate = snakemake.wildcards.scenario, int(snakemake.wildcards.replicate)
+table = run_replicate(scenario, replicate, snakemake.params.calibration, snakemake.params.model,
+                      snakemake.params.seed, cores=snakemake.threads)
 table.to_csv(snakemake.output.replicate, index=False)
-logging.info("replicate %d (%s trend): %.0f s", replicate, table["trend_shape"].iloc[0], table["seconds"].iloc[0])
+logging.info("%s replicate %d: %.0f s wall, %.0f s CPU", scenario, replicate, table["seconds"].iloc[0],
+             table["cpu_seconds"].iloc[0])

@@ -2,17 +2,101 @@
 
 
 wildcard_constraints:
+    scenario=r"[a-z0-9_.]+",
     replicate=r"\d+",
 
 
-def get_calibration_replicates():
-    """One result file per replicate dataset, 0..K-1: the jobs fan out across cores or cluster nodes."""
+def get_calibration_scenarios():
+    """The scenarios `snakemake calibration` builds: config calibration.run_scenarios, or every scenario."""
+    return config["calibration"]["run_scenarios"] or list(
+        config["calibration"]["scenarios"]
+    )
+
+
+def get_scenario_replicate_count(scenario):
+    """K of one scenario: its own `replicates`, else calibration.replicates."""
+    settings = config["calibration"]["scenarios"][scenario]
+    return settings.get("replicates", config["calibration"]["replicates"])
+
+
+def get_scenario_replicates(wildcards):
+    """One result file per replicate of the scenario, 0..K-1: one job each, so they fan out across cluster nodes."""
+    count = get_scenario_replicate_count(wildcards.scenario)
     return [
-        f"results/calibration/replicates/{replicate}.csv"
-        for replicate in range(config["calibration"]["replicates"])
+        f"results/calibration/replicates/{wildcards.scenario}/{replicate}.csv"
+        for replicate in range(count)
+    ]
+
+
+def _scenario_fit_settings(scenario):
+    """What one replicate of a scenario depends on: its settings, the shared size, forces and fit settings; not
+    K, the other scenarios or the SBC settings, so changing those never reruns a finished replicate.
+    """
+    calibration = config["calibration"]
+    own = {
+        key: value
+        for key, value in calibration["scenarios"][scenario].items()
+        if key != "replicates"
+    }
+    return {
+        "n_cases": calibration["n_cases"],
+        "forces": calibration["forces"],
+        "fit": calibration["fit"],
+        "scenarios": {scenario: own},
+    }
+
+
+def get_replicate_calibration(wildcards):
+    """The calibration settings a replicate job sees (see _scenario_fit_settings)."""
+    return _scenario_fit_settings(wildcards.scenario)
+
+
+def get_sbc_calibration():
+    """The calibration settings an SBC replicate sees: its design scenario's and the rank settings, not K."""
+    sbc = config["calibration"]["sbc"]
+    return {
+        **_scenario_fit_settings(sbc["design_scenario"]),
+        "sbc": {key: value for key, value in sbc.items() if key != "replicates"},
+    }
+
+
+def get_scenario_coverages():
+    """The per-scenario coverage tables the grid summary combines."""
+    return [
+        f"results/calibration/{scenario}/coverage.csv"
+        for scenario in get_calibration_scenarios()
+    ]
+
+
+def get_calibration_replicate_counts():
+    """K per scenario built, and of the SBC replicates, for the run record."""
+    counts = {
+        scenario: get_scenario_replicate_count(scenario)
+        for scenario in get_calibration_scenarios()
+    }
+    return {"scenarios": counts, "sbc": config["calibration"]["sbc"]["replicates"]}
+
+
+def get_sbc_replicates():
+    """One rank file per simulation-based calibration replicate."""
+    return [
+        f"results/calibration/sbc/{replicate}.csv"
+        for replicate in range(config["calibration"]["sbc"]["replicates"])
     ]
 
 
 def get_calibration_outputs():
-    """What `snakemake calibration` builds (not part of the default run)."""
-    return ["results/calibration/coverage.csv", "results/calibration/coverage.png"]
+    """What `snakemake calibration` builds (not part of the default run): the grid, and SBC when it has replicates."""
+    outputs = [
+        "results/calibration/coverage.csv",
+        "results/calibration/targets.csv",
+        "results/calibration/coverage.png",
+        "results/calibration/run.json",
+    ]
+    if config["calibration"]["sbc"]["replicates"]:
+        outputs += [
+            "results/calibration/sbc_ranks.csv",
+            "results/calibration/sbc_uniformity.csv",
+            "results/calibration/sbc_ranks.png",
+        ]
+    return outputs

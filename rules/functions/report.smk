@@ -80,16 +80,27 @@ def get_report_config(wildcards):
 
 
 def get_report_calibration_run():
-    """The last calibration run's coverage table, if any, as a path and checksum: a param, not an input.
+    """The last calibration run's tables and run record, if any, as paths and checksums: params, not inputs.
 
-    Calibration is not part of the default run; as an input it would pull its replicate fits into every report
-    build (and rerun them whenever the model config changes). As a param the report shows whatever run exists,
-    and a new calibration run (new checksum) re-renders the report.
+    Calibration is not part of the default run; as inputs they would pull its replicate fits into every report
+    build (and rerun them whenever the model config changes). As params the report shows whatever run exists,
+    and a new calibration run (new checksums) re-renders the report. Keys: coverage, targets, run, sbc_ranks,
+    sbc_uniformity (each present when its file is), and sha256 of them all.
     """
-    coverage = Path("results/calibration/coverage.csv")
-    if not coverage.is_file():
+    files = {
+        "coverage": Path("results/calibration/coverage.csv"),
+        "targets": Path("results/calibration/targets.csv"),
+        "run": Path("results/calibration/run.json"),
+        "sbc_ranks": Path("results/calibration/sbc_ranks.csv"),
+        "sbc_uniformity": Path("results/calibration/sbc_uniformity.csv"),
+    }
+    present = {key: path for key, path in files.items() if path.is_file()}
+    if "coverage" not in present:
         return {}
+    digest = hashlib.sha256()
+    for path in present.values():
+        digest.update(path.read_bytes())
     return {
-        "coverage": str(coverage.resolve()),
-        "sha256": hashlib.sha256(coverage.read_bytes()).hexdigest(),
+        **{key: str(path.resolve()) for key, path in present.items()},
+        "sha256": digest.hexdigest(),
     }

@@ -1,131 +1,311 @@
 """Calibration target (`snakemake calibration`) and the report sections for cross-checks, cost-benefit and calibration."""
 
+import hashlib
 import html
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
+import yaml
 from conftest import deep_merge, make_workdir, run_snakemake, tiny_config
 
-from cara_eval.calibration.replicates import COVERAGE_COLUMNS, REPLICATE_COLUMNS, coverage_table, simulate_replicate
+from cara_eval.calibration.replicates import (
+    COVERAGE_COLUMNS,
+    EFFECT_SHARE,
+    REPLICATE_COLUMNS,
+    clopper_pearson,
+    coverage_table,
+    scenario_hierarchy,
+    scenario_settings,
+    simulate_replicate,
+)
+from cara_eval.calibration.sbc import SBC_PARAMETERS, rank_counts, thinned_ranks, uniform_band, uniformity_table
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.model.naive import naive_before_after
 from cara_eval.report.data import ReportData
 from cara_eval.report.formatting import percent
 from cara_eval.report.sections import calibration as calibration_section
 from cara_eval.report.sections.costbenefit import _money, _pounds_interval
+from cara_eval.synth.forces import force_designs
+from cara_eval.synth.population import LINEAR_TREND_SLOPE, Hierarchy, _force_step, simulate_population
 
 TINY_CALIBRATION = {
     "replicates": 2,
     "n_cases": 300,
     "forces": ["hampshire", "norfolk", "west_yorkshire"],
-    "trend_shapes": ["linear", "nonlinear"],
-    "fit": {"chains": 2, "draws": 60, "tune": 60, "sampler": "pymc"},
+    "run_scenarios": ["default", "no_effect"],
+    "sbc": {"replicates": 2, "design_scenario": "default", "thinned_draws": 19, "bins": 5},
+    "fit": {"chains": 2, "draws": 50, "tune": 50, "sampler": "pymc"},
 }
+NINE = None  # simulate_population's forces argument for the nine forces
 
 
 def _replicates(rows):
-    """Replicate rows in the contract layout from (replicate, shape, method, scope, level, truth, estimate, q25,
+    """Replicate rows in the contract layout from (scenario, replicate, method, scope, level, truth, estimate, q25,
     q75, q05, q95) tuples; coverage flags computed the way run_replicate computes them."""
-    table = pd.DataFrame(rows, columns=["replicate", "trend_shape", "method", "scope", "level", "truth", "estimate",
+    table = pd.DataFrame(rows, columns=["scenario", "replicate", "method", "scope", "level", "truth", "estimate",
                                         "q25", "q75", "q05", "q95"])
     table["covered_50"] = ((table["q25"] <= table["truth"]) & (table["truth"] <= table["q75"])).where(table["q05"].notna())
     table["covered_90"] = ((table["q05"] <= table["truth"]) & (table["truth"] <= table["q95"])).where(table["q05"].notna())
     table["bias"] = table["estimate"] - table["truth"]
     table["seconds"] = table["replicate"].map({0: 100.0, 1: 140.0})
+    table["cpu_seconds"] = table["seconds"] / 2
     return table.assign(estimand="risk_difference_per100", divergences=0, gate_passed=True)[REPLICATE_COLUMNS]
 
 
-def test_coverage_counts_intervals_that_hold_the_truth_per_method_scope_and_trend():
+def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_unit():
     replicates = _replicates([
-        (0, "linear", "bayes_hierarchical", "pooled", "", -5.0, -4.0, -4.5, -3.5, -7.0, -1.0),  # 90 only
-        (0, "linear", "bayes_hierarchical", "force", "a", -5.0, -5.0, -6.0, -4.0, -8.0, -2.0),  # both
-        (0, "linear", "bayes_hierarchical", "force", "b", 1.0, -5.0, -6.0, -4.0, -8.0, -2.0),   # neither
-        (0, "linear", "naive_before_after", "pooled", "", -5.0, -9.0, np.nan, np.nan, np.nan, np.nan),
-        (1, "nonlinear", "bayes_hierarchical", "pooled", "", -5.0, -5.5, -6.0, -4.0, -8.0, -3.0),  # both
-        (1, "nonlinear", "bayes_hierarchical", "force", "a", -5.0, -3.0, -4.0, -2.0, -6.0, -1.0),  # 90 only
-        (1, "nonlinear", "bayes_hierarchical", "force", "b", -2.0, -2.0, -3.0, -1.0, -4.0, 0.0),   # both
-        (1, "nonlinear", "naive_before_after", "pooled", "", -5.0, -7.0, np.nan, np.nan, np.nan, np.nan),
+        ("s", 0, "bayes_hierarchical", "pooled", "", -5.0, -4.0, -4.5, -3.5, -7.0, -1.0),  # 90 only
+        ("s", 0, "bayes_hierarchical", "force", "a", -5.0, -5.0, -6.0, -4.0, -8.0, -2.0),  # both
+        ("s", 0, "bayes_hierarchical", "force", "b", 1.0, -5.0, -6.0, -4.0, -8.0, -2.0),   # neither
+        ("s", 0, "naive_before_after", "pooled", "", -5.0, -9.0, np.nan, np.nan, np.nan, np.nan),
+        ("s", 1, "bayes_hierarchical", "pooled", "", -5.0, -5.5, -6.0, -4.0, -8.0, -3.0),  # both
+        ("s", 1, "bayes_hierarchical", "force", "a", -5.0, -3.0, -4.0, -2.0, -6.0, -1.0),  # 90 only
+        ("s", 1, "bayes_hierarchical", "force", "b", -2.0, -2.0, -3.0, -1.0, -4.0, 0.0),   # both
+        ("s", 1, "naive_before_after", "pooled", "", -5.0, -7.0, np.nan, np.nan, np.nan, np.nan),
     ])
-    coverage = coverage_table(replicates).set_index(["method", "scope", "trend_shape"])
+    coverage = coverage_table(replicates).set_index(["scenario", "method", "estimand", "scope", "level"])
     assert list(coverage.reset_index().columns) == COVERAGE_COLUMNS
-    pooled = coverage.loc[("bayes_hierarchical", "pooled", "all")]
+    pooled = coverage.loc[("s", "bayes_hierarchical", "risk_difference_per100", "pooled", "")]
     assert (pooled["n_replicates"], pooled["coverage_50"], pooled["coverage_90"]) == (2, 0.5, 1.0)
-    assert pooled["mean_bias"] == pytest.approx((1.0 - 0.5) / 2)
+    assert (pooled["coverage_90_low"], pooled["coverage_90_high"]) == pytest.approx(clopper_pearson(2, 2))
+    assert pooled["bias"] == pytest.approx((1.0 - 0.5) / 2)
     assert pooled["rmse"] == pytest.approx(np.sqrt((1.0**2 + 0.5**2) / 2))
     assert pooled["mean_width_90"] == pytest.approx((6.0 + 5.0) / 2)
-    assert pooled["seconds_per_replicate"] == pytest.approx(120.0)
-    force = coverage.loc[("bayes_hierarchical", "force", "all")]
-    assert (force["n_estimates"], force["coverage_50"], force["coverage_90"]) == (4, 0.5, 0.75)
-    linear = coverage.loc[("bayes_hierarchical", "force", "linear")]
-    assert (linear["n_replicates"], linear["coverage_90"], linear["seconds_per_replicate"]) == (1, 0.5, 100.0)
-    naive = coverage.loc[("naive_before_after", "pooled", "all")]
-    assert np.isnan(naive["coverage_90"]) and naive["mean_bias"] == pytest.approx(-3.0)
+    assert (pooled["seconds_per_replicate"], pooled["cpu_seconds_per_replicate"]) == pytest.approx((120.0, 60.0))
+    every_force = coverage.loc[("s", "bayes_hierarchical", "risk_difference_per100", "force", "all")]
+    assert (every_force["n_estimates"], every_force["coverage_50"], every_force["coverage_90"]) == (4, 0.5, 0.75)
+    # Two replicates, not four estimates: replicate 0 covered half its forces, replicate 1 all.
+    assert (every_force["coverage_90_low"], every_force["coverage_90_high"]) == pytest.approx(clopper_pearson(1.5, 2))
+    force_a = coverage.loc[("s", "bayes_hierarchical", "risk_difference_per100", "force", "a")]
+    assert (force_a["n_replicates"], force_a["coverage_90"], force_a["coverage_50"]) == (2, 1.0, 0.5)
+    naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
+    assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
+
+
+def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):
+    replicates = _replicates([
+        ("adversarial_step", r, "bayes_hierarchical", scope, level, -5.0, estimate, estimate - 1, estimate + 1,
+         estimate - 3, estimate + 3)
+        for r, shift in ((0, -3.0), (1, -5.0))  # the step force's interval holds the truth in replicate 0 only
+        for scope, level, estimate in (("pooled", "", -5.5), ("force", "avon_and_somerset", -5.0 + shift))
+    ])
+    coverage_table(replicates).to_csv(tmp_path / "coverage.csv", index=False)
+    calibration = tiny_config()["calibration"]
+    data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
+        "calibration": calibration, "calibration_run": {"coverage": str(tmp_path / "coverage.csv")}}})
+    text = calibration_section.calibration_markdown(data)
+    assert text.startswith("The run record of this calibration is missing (date, code version and K unknown).\n\n- ")
+    assert ("the step that is not CARA moved Avon And Somerset's estimate by -4.0 per 100 on average (90% intervals "
+            "held its true effect in 50%)") in text
+
+
+def test_clopper_pearson_matches_its_closed_forms_and_published_values():
+    # No success in n: upper limit 1 - (alpha/2)^(1/n); all successes mirror it.
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))
+    assert clopper_pearson(10, 10) == pytest.approx((0.025 ** (1 / 10), 1.0))
+    # 5 of 10 (Clopper and Pearson's tables; e.g. Newcombe 1998, Stat Med 17:857): 0.187 to 0.813.
+    assert clopper_pearson(5, 10) == pytest.approx((0.1871, 0.8129), abs=1e-4)
+    low, high = clopper_pearson(180, 200)
+    assert low < 0.9 < high and high - low < 0.1
+
+
+def test_thinned_ranks_count_the_kept_draws_below_the_truth():
+    posterior = xr.Dataset({"tau": (("chain", "draw"), np.arange(200, dtype=float).reshape(2, 100))})
+    # 20 draws evenly over 0..199: 0, 10.47.., ..., 199; those below 50.5 are 0..5 (6 of them).
+    kept = np.arange(200)[np.linspace(0, 199, 20).round().astype(int)]
+    assert thinned_ranks({"tau": 50.5}, posterior, 20) == {"tau": int((kept < 50.5).sum())} == {"tau": 5}
+    assert thinned_ranks({"tau": -1.0}, posterior, 20) == {"tau": 0}
+    assert thinned_ranks({"tau": 500.0}, posterior, 20) == {"tau": 20}
+
+
+def test_uniform_ranks_pass_the_uniformity_checks_and_a_pile_up_fails():
+    uniform = pd.DataFrame({"parameter": "mu_log_hr", "rank": np.arange(100), "n_draws": 99})
+    assert rank_counts(uniform["rank"], 99, 10).tolist() == [10] * 10
+    check = uniformity_table(uniform, 10).iloc[0]
+    assert check["chi_square"] == 0.0 and check["p_value"] == pytest.approx(1.0) and check["df"] == 9
+    assert check["max_ecdf_difference"] <= 0.01
+    piled = pd.DataFrame({"parameter": "tau", "rank": np.r_[np.zeros(50), np.full(50, 99)], "n_draws": 99})
+    assert uniformity_table(piled, 10).iloc[0]["p_value"] < 1e-6
+    low, high = uniform_band(100, 10)
+    assert low < 10 < high
+    with pytest.raises(ValueError, match="multiple of bins"):
+        rank_counts(uniform["rank"], 99, 7)
+
+
+def _scenario_truth(scenario: str, n_cases: int = 18000):
+    calibration = deep_merge(tiny_config()["calibration"], {"n_cases": n_cases, "forces": []})
+    return simulate_replicate(scenario, 0, calibration, 2026)
+
+
+def test_scenarios_set_the_generators_truth_as_intended():
+    cases, truth = _scenario_truth("tau_zero")
+    effects = [force["log_hr"] for force in truth["forces"].values()]
+    assert len(effects) == 9 and np.ptp(effects) == 0 and effects[0] == pytest.approx(-0.25)
+    assert truth["hierarchy"]["tau"] == 0.0
+
+    _, truth = _scenario_truth("no_effect")
+    outcome = truth["outcomes"]["any_reoffence"]
+    assert outcome["pooled"]["risk_difference_per100"] == 0.0 and outcome["pooled"]["risk_ratio"] == 1.0
+    assert {force["risk_difference_per100"] for force in outcome["by_force"].values()} == {0.0}
+
+    cases, truth = _scenario_truth("new_small_force", 18250)
+    assert len(truth["forces"]) == 10 and truth["forces"]["newsmall_1"]["n_cases"] < 300
+    assert truth["forces"]["newsmall_1"]["cara_start"] > max(
+        f["cara_start"] for key, f in truth["forces"].items() if key != "newsmall_1")
+    assert set(cases["force"]) >= {"newsmall_1"}
+
+    _, steep = _scenario_truth("steep_fall")
+    assert steep["hierarchy"]["trend_slope"] == 2 * LINEAR_TREND_SLOPE
+    _, default = _scenario_truth("default")
+    assert "trend_slope" not in default["hierarchy"]  # the default scenario is the default data's generator
+
+
+def test_the_adversarial_step_lowers_the_step_forces_hazard_only_after_its_start():
+    calibration = tiny_config()["calibration"]
+    settings = scenario_settings(calibration, "adversarial_step")
+    hierarchy = scenario_hierarchy(settings)
+    assert (hierarchy.step_force, hierarchy.step_log_hr) == ("avon_and_somerset", -0.2)
+    cases, truth = simulate_replicate("adversarial_step", 0, deep_merge(calibration, {"n_cases": 3000}), 5)
+    designs = force_designs(None, None, 5)
+    step = _force_step(cases, designs, hierarchy)
+    start = pd.Timestamp(truth["forces"]["avon_and_somerset"]["cara_start"])
+    stepped = cases["force"].eq("avon_and_somerset") & (cases["index_date"] >= start)
+    assert (step[stepped.to_numpy()] == -0.2).all() and (step[~stepped.to_numpy()] == 0).all()
+    assert stepped.sum() > 0
+    assert truth["hierarchy"]["step_force"] == "avon_and_somerset" and truth["hierarchy"]["step_log_hr"] == -0.2
+
+
+# SHA-256 of the cases, later offences and truth that the generator gave before the calibration knobs existed
+# (commit c1466b1), for two default configurations: the default data must not move by one byte.
+DEFAULT_DATA_DIGESTS = {
+    (600, 7, "linear"): "580272da3e83c0fb3f789b572bf93b812f815d5947ee3f0e2edc7d41294541ee",
+    (2000, 11, "nonlinear"): "e6700f318c0501fb5baca9b62ddd45a304cc114511ed46214fde5e2e1484fc42",
+}
+
+
+@pytest.mark.parametrize(("n_cases", "seed", "shape"), list(DEFAULT_DATA_DIGESTS))
+def test_default_synthetic_data_are_byte_identical_to_before_the_scenario_knobs(n_cases, seed, shape):
+    population = simulate_population(n_cases, NINE, seed, shape, missingness=True, pseudonyms=False)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(population.cases, index=True).values.tobytes()
+                            + pd.util.hash_pandas_object(population.reoffences, index=True).values.tobytes()
+                            + json.dumps(population.truth, sort_keys=True).encode()).hexdigest()
+    assert digest == DEFAULT_DATA_DIGESTS[(n_cases, seed, shape)]
+    assert simulate_population(n_cases, NINE, seed, shape, missingness=True, pseudonyms=False,
+                               hierarchy=Hierarchy()).truth == population.truth
 
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    """`snakemake calibration` on two tiny replicates (one per trend shape) in a fresh workflow directory."""
+    """`snakemake calibration` on a tiny grid (2 scenarios x 2 replicates, 2 SBC replicates) in a fresh directory."""
     config = deep_merge(tiny_config(), {"calibration": TINY_CALIBRATION})
     workdir = make_workdir(tmp_path_factory.mktemp("calibration") / "work", config)
     dry_default = run_snakemake(workdir, "-n")
     run_snakemake(workdir, "calibration")
-    return workdir, config, dry_default
+    # Raising K (and the SBC's K) must only add replicate jobs, never rerun a finished one.
+    config_path = workdir / "config" / "config.yaml"
+    more = deep_merge(config, {"calibration": {"replicates": 3, "sbc": {"replicates": 3}}})
+    config_path.write_text(yaml.safe_dump(more, sort_keys=False))
+    dry_more = run_snakemake(workdir, "-n", "calibration")
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir, config, dry_default, dry_more
 
 
 @pytest.mark.slow
 def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated):
-    workdir, config, dry_default = calibrated
+    workdir, config, dry_default, dry_more = calibrated
     assert "calibration_replicate" not in dry_default.stdout  # not part of the default run
-    for replicate, shape in [(0, "linear"), (1, "nonlinear")]:
-        table = pd.read_csv(workdir / f"results/calibration/replicates/{replicate}.csv")
-        assert list(table.columns) == REPLICATE_COLUMNS and set(table["trend_shape"]) == {shape}
+    planned = re.findall(r"output: (results/calibration/(?:replicates|sbc)/\S+)", dry_more.stdout)
+    assert sorted(planned) == ["results/calibration/replicates/default/2.csv",
+                               "results/calibration/replicates/no_effect/2.csv", "results/calibration/sbc/2.csv"]
+    for scenario, replicate in [("default", 0), ("default", 1), ("no_effect", 0), ("no_effect", 1)]:
+        table = pd.read_csv(workdir / f"results/calibration/replicates/{scenario}/{replicate}.csv")
+        assert list(table.columns) == REPLICATE_COLUMNS and set(table["scenario"]) == {scenario}
         # The truth and the naive estimate are those of the replicate's own simulated population.
-        cases, truth, _ = simulate_replicate(replicate, config["calibration"], config["seed"])
+        cases, truth = simulate_replicate(scenario, replicate, config["calibration"], config["seed"])
         truths = truth["outcomes"]["any_reoffence"]
-        bayes = table[table["method"].eq("bayes_hierarchical")].fillna({"level": ""}).set_index(["scope", "level"])
-        assert bayes.loc[("pooled", ""), "truth"] == pytest.approx(truths["pooled"]["risk_difference_per100"])
-        for force in TINY_CALIBRATION["forces"]:
-            assert bayes.loc[("force", force), "truth"] == pytest.approx(
-                truths["by_force"][force]["risk_difference_per100"])
+        bayes = table[table["method"].eq("bayes_hierarchical")].fillna({"level": ""})
+        bayes = bayes.set_index(["estimand", "scope", "level"])
+        for estimand in ("risk_difference_per100", "risk_ratio"):
+            assert bayes.loc[(estimand, "pooled", ""), "truth"] == pytest.approx(truths["pooled"][estimand])
+            for force in TINY_CALIBRATION["forces"]:
+                assert bayes.loc[(estimand, "force", force), "truth"] == pytest.approx(
+                    truths["by_force"][force][estimand])
+        assert bayes.loc[("tau", "pooled", ""), "truth"] == pytest.approx(EFFECT_SHARE * truth["hierarchy"]["tau"])
+        if scenario == "no_effect":
+            assert bayes.loc[("risk_difference_per100", "pooled", ""), "truth"] == 0.0
         naive = table[table["method"].eq("naive_before_after")].fillna({"level": ""}).set_index(["scope", "level"])
         expected = naive_before_after(cases).set_index(["scope", "level"])["estimate"].dropna()
         assert naive["estimate"].to_dict() == pytest.approx(expected.to_dict())
         # Intervals are ordered and the flags say whether they hold the truth.
         fitted = table[table["method"].ne("naive_before_after")]
-        assert set(fitted["method"]) == {"bayes_hierarchical", "no_pooling"} and len(fitted) == 1 + 2 * 3
+        assert set(fitted["method"]) == {"bayes_hierarchical", "no_pooling"}
+        assert len(fitted) == (2 + 2 * 3 + 1) + 2 * 3  # RD and RR pooled and per force, tau; no pooling per force
         assert ((fitted["q05"] <= fitted["q25"]) & (fitted["q25"] <= fitted["q75"]) & (fitted["q75"] <= fitted["q95"])).all()
         held = (fitted["q05"] <= fitted["truth"]) & (fitted["truth"] <= fitted["q95"])
         assert fitted["covered_90"].astype(bool).tolist() == held.tolist()
-    assert (workdir / "logs/calibration_replicate/0.log").is_file()
-    assert (workdir / "benchmarks/calibration_replicate/1.tsv").is_file()
+        assert (table["seconds"] > 0).all() and (table["cpu_seconds"] > 0).all()
+    assert (workdir / "logs/calibration_replicate/default/0.log").is_file()
+    assert (workdir / "benchmarks/calibration_replicate/no_effect/1.tsv").is_file()
 
 
 @pytest.mark.slow
-def test_coverage_table_summarises_the_replicate_files(calibrated):
-    workdir, _, _ = calibrated
-    coverage = pd.read_csv(workdir / "results/calibration/coverage.csv")
-    assert list(coverage.columns) == COVERAGE_COLUMNS
-    shares = coverage[["coverage_50", "coverage_90"]].dropna().to_numpy()
-    assert shares.size and ((shares >= 0) & (shares <= 1)).all()
-    replicates = pd.concat([pd.read_csv(workdir / f"results/calibration/replicates/{r}.csv") for r in (0, 1)])
-    overall = coverage[coverage["trend_shape"].eq("all")].set_index(["method", "scope"])
-    for (method, scope), group in replicates[replicates["method"].ne("naive_before_after")].groupby(["method", "scope"]):
-        assert overall.loc[(method, scope), "coverage_90"] == pytest.approx(group["covered_90"].astype(float).mean())
-        assert overall.loc[(method, scope), "n_replicates"] == 2
-    assert set(coverage["trend_shape"]) == {"linear", "nonlinear", "all"}
+def test_coverage_tables_summarise_the_replicate_files(calibrated):
+    workdir, config, _, _ = calibrated
+    coverage = pd.read_csv(workdir / "results/calibration/coverage.csv").fillna({"level": ""})
+    assert list(coverage.columns) == COVERAGE_COLUMNS and set(coverage["scenario"]) == {"default", "no_effect"}
+    for scenario in ("default", "no_effect"):
+        alone = pd.read_csv(workdir / f"results/calibration/{scenario}/coverage.csv").fillna({"level": ""})
+        pd.testing.assert_frame_equal(alone, coverage[coverage["scenario"].eq(scenario)].reset_index(drop=True))
+        replicates = pd.concat([pd.read_csv(workdir / f"results/calibration/replicates/{scenario}/{r}.csv")
+                                for r in (0, 1)]).fillna({"level": ""})
+        rows = alone.set_index(["method", "estimand", "scope", "level"])
+        fitted = replicates[replicates["method"].ne("naive_before_after")]
+        for (method, estimand, scope, level), group in fitted.groupby(["method", "estimand", "scope", "level"]):
+            row = rows.loc[(method, estimand, scope, level)]
+            assert row["coverage_90"] == pytest.approx(group["covered_90"].astype(float).mean())
+            assert row["bias"] == pytest.approx((group["estimate"] - group["truth"]).mean())
+            assert row["n_replicates"] == 2
+            assert row["coverage_90_low"] <= row["coverage_90"] <= row["coverage_90_high"]
+        for (method, estimand), group in fitted[fitted["scope"].eq("force")].groupby(["method", "estimand"]):
+            assert rows.loc[(method, estimand, "force", "all"), "coverage_50"] == pytest.approx(
+                group["covered_50"].astype(float).mean())
+    targets = pd.read_csv(workdir / "results/calibration/targets.csv")
+    assert set(targets["scenario"]) == {"default", "no_effect"} and not targets["adversarial"].any()
+    pooled = targets[targets["scope"].eq("pooled") & targets["estimand"].eq("risk_difference_per100")]
+    assert (pooled["bias_within_limit"] == (pooled["bias"].abs() <= 0.5)).all()
     assert (workdir / "results/calibration/coverage.png").read_bytes().startswith(b"\x89PNG")
+    run = json.loads((workdir / "results/calibration/run.json").read_text())
+    assert run["replicates"] == {"scenarios": {"default": 2, "no_effect": 2}, "sbc": 2}
+    assert run["run_date"][:4].isdigit() and (run["git"]["commit"] or run["package_version"])
+
+    # SBC: one rank per parameter and replicate, within 0..L; the summary counts them all.
+    ranks = pd.read_csv(workdir / "results/calibration/sbc_ranks.csv")
+    assert len(ranks) == 2 * len(SBC_PARAMETERS) and set(ranks["parameter"]) == set(SBC_PARAMETERS)
+    assert ranks["rank"].between(0, TINY_CALIBRATION["sbc"]["thinned_draws"]).all()
+    uniformity = pd.read_csv(workdir / "results/calibration/sbc_uniformity.csv")
+    assert (uniformity["n_replicates"] == 2).all() and (uniformity["df"] == 4).all()
+    assert (workdir / "results/calibration/sbc_ranks.png").read_bytes().startswith(b"\x89PNG")
 
     # The report's appendix quotes this run's numbers.
+    run_files = {key: str(workdir / f"results/calibration/{name}") for key, name in (
+        ("coverage", "coverage.csv"), ("targets", "targets.csv"), ("run", "run.json"),
+        ("sbc_ranks", "sbc_ranks.csv"), ("sbc_uniformity", "sbc_uniformity.csv"))}
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10},
-                       "config": {"calibration": TINY_CALIBRATION,
-                                  "calibration_run": {"coverage": str(workdir / "results/calibration/coverage.csv")}}})
+                       "config": {"calibration": config["calibration"], "calibration_run": run_files}})
     text = calibration_section.calibration_markdown(data)
-    pooled = overall.loc[("bayes_hierarchical", "pooled")]
-    assert "From the last calibration run (2 replicate datasets of 300 simulated cases" in text
-    assert f"covered the true pooled effect in {percent(pooled['coverage_90'])} of replicates" in text
-    assert len(calibration_section.calibration_table(data)) == len(coverage)
+    default = coverage[coverage["scenario"].eq("default") & coverage["method"].eq("bayes_hierarchical")
+                       & coverage["estimand"].eq("risk_difference_per100") & coverage["scope"].eq("pooled")].iloc[0]
+    assert f"Calibration run of {run['run_date'][:10]}" in text and "K = 2 replicates in each of 2 scenarios" in text
+    assert (f"default: the 90% intervals held the pooled risk difference in {percent(default['coverage_90'])} "
+            f"(95% interval {percent(default['coverage_90_low'])}") in text
+    table = calibration_section.calibration_table(data)
+    assert len(table) == coverage["level"].isin(["", "all"]).sum()
+    assert "2 replicates drawn from the model's prior" in calibration_section.sbc_markdown(data)
+    assert calibration_section.sbc_figure(data).axes
 
 
 def _per100(value: float) -> str:

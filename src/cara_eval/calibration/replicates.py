@@ -1,12 +1,13 @@
-"""Calibration of the primary model: do its intervals cover the truth as often as they claim?
+"""Calibration of the primary model over a scenario grid: do its intervals cover the truth as often as they claim?
 
-Why: the report's credible intervals are only as honest as the model. Replicate datasets are simulated under
-the generator's stated hierarchy (cara_eval.synth.population: force effects drawn from Normal(mu_log_hr, tau), a secular
-trend of a chosen shape), each is fitted exactly as the model_fit rule fits a dataset (cara_eval.model.effectiveness.fit_cases,
-config `model` with the calibration's shorter chains), and the 50% and 90% intervals of the pooled and per-force
-risk differences are checked against the true values. Beside them: the bias of the naive before/after estimate
-(cara_eval.model.naive) and of per-force analyses without pooling (the same model with independent force effects),
-the two answers the hierarchical model is meant to improve on.
+Why: the report's credible intervals are only as honest as the model. Each scenario (config
+`calibration.scenarios`) sets the synthetic generator's knobs (cara_eval.synth.population.Hierarchy: the effect
+hierarchy mu_log_hr and tau, trend shape and slope, a force-specific step that is not CARA, extra forces) at the
+default data's size and design. Each replicate of a scenario is simulated with its own seed, fitted exactly as the
+model_fit rule fits a dataset (cara_eval.model.effectiveness.fit_cases, config `model` with the calibration's fit
+settings), and the 50% and 90% intervals of the pooled and per-force risk differences and risk ratios, and of tau,
+are checked against the true values. Beside them: the bias of per-force analyses without pooling (the same model
+with independent force effects) and of the naive before/after estimate (cara_eval.model.naive, no interval).
 
 Replicates skip the raw files: they use the canonical cases directly (simulate_population with missingness=False,
 no pseudonyms, raw identifiers dropped), so what is calibrated is the model, not ingest or imputation.
@@ -14,80 +15,131 @@ no pseudonyms, raw identifiers dropped), so what is calibrated is the model, not
 
 from __future__ import annotations
 
+import resource
 import time
+from datetime import UTC, datetime
+from importlib import metadata
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
+from scipy import stats
 
+from cara_eval.common.paths import REPO_ROOT
 from cara_eval.model.effectiveness import derive_seed, fit_cases
 from cara_eval.model.estimands import stacked_draws
 from cara_eval.model.gate import gate_table
 from cara_eval.model.naive import naive_before_after
-from cara_eval.synth.population import RAW_IDENTIFIERS, simulate_population
+from cara_eval.provenance.record import git_state
+from cara_eval.synth.forces import NINE_FORCES
+from cara_eval.synth.population import (
+    COMPLETION_RATE,
+    NONCOMPLETER_EFFECT_SHARE,
+    RAW_IDENTIFIERS,
+    Hierarchy,
+    simulate_population,
+)
 
 OUTCOME = "any_reoffence"
-ESTIMAND = "risk_difference_per100"
-# (method, posterior variable of the pooled effect or None, posterior variable of the force effects)
-BAYES_METHODS = [
-    ("bayes_hierarchical", "risk_difference_per100", "risk_difference_per100_force"),
-    ("no_pooling", None, "risk_difference_per100_force"),
-]
-NAIVE = "naive_before_after"
-INTERVALS = {"50": (0.25, 0.75), "90": (0.05, 0.95)}
+RISK_DIFFERENCE = "risk_difference_per100"
+# Estimand -> (posterior variable of the pooled value, of the per-force values); the truth file uses the same names.
+ESTIMANDS = {
+    RISK_DIFFERENCE: ("risk_difference_per100", "risk_difference_per100_force"),
+    "risk_ratio": ("risk_ratio", "risk_ratio_force"),
+}
+TAU = "tau"
+HIERARCHICAL, NO_POOLING, NAIVE = "bayes_hierarchical", "no_pooling", "naive_before_after"
+POOLING = {HIERARCHICAL: "partial", NO_POOLING: "none"}
+HIERARCHY_KNOBS = ("mu_log_hr", "tau", "together_log_hr_shift", "trend_slope", "step_force", "step_log_hr")
+SCENARIO_DEFAULTS = ("n_cases", "forces")
+# The share of a completer's log hazard ratio that a CARA case gets on average: the model estimates the effect of
+# CARA as given (completers and non-completers together), so its tau is the generator's tau times this share.
+EFFECT_SHARE = COMPLETION_RATE + (1 - COMPLETION_RATE) * NONCOMPLETER_EFFECT_SHARE
+ALL_FORCES = "all"
 REPLICATE_COLUMNS = [
-    "replicate", "trend_shape", "method", "estimand", "scope", "level", "truth", "estimate",
-    "q05", "q25", "q75", "q95", "covered_50", "covered_90", "bias", "divergences", "gate_passed", "seconds",
+    "scenario", "replicate", "method", "estimand", "scope", "level", "truth", "estimate",
+    "q05", "q25", "q75", "q95", "covered_50", "covered_90", "bias", "divergences", "gate_passed",
+    "seconds", "cpu_seconds",
 ]
 COVERAGE_COLUMNS = [
-    "method", "scope", "trend_shape", "n_replicates", "n_estimates", "coverage_50", "coverage_90",
-    "mean_bias", "rmse", "mean_width_90", "seconds_per_replicate",
+    "scenario", "method", "estimand", "scope", "level", "n_replicates", "n_estimates",
+    "coverage_50", "coverage_50_low", "coverage_50_high", "coverage_90", "coverage_90_low", "coverage_90_high",
+    "bias", "rmse", "mean_width_90", "seconds_per_replicate", "cpu_seconds_per_replicate",
 ]
-ALL_SHAPES = "all"
 
 
-def replicate_trend_shape(replicate: int, trend_shapes: list[str]) -> str:
-    """Replicates alternate over the configured trend shapes, so any K covers each shape about equally."""
-    return trend_shapes[replicate % len(trend_shapes)]
+def scenario_settings(calibration: dict, scenario: str) -> dict:
+    """One scenario's settings: its own entries over the calibration-wide n_cases and forces."""
+    return {"trend_shape": "linear", **{key: calibration[key] for key in SCENARIO_DEFAULTS},
+            **calibration["scenarios"][scenario]}
 
 
-def simulate_replicate(replicate: int, settings: dict, seed: int) -> tuple[pd.DataFrame, dict, str]:
-    """Canonical cases (every covariate observed, no identifiers) and truth of one replicate."""
-    shape = replicate_trend_shape(replicate, settings["trend_shapes"])
+def scenario_hierarchy(settings: dict) -> Hierarchy:
+    """The generator's knobs a scenario sets; the rest keep the default data's values."""
+    return Hierarchy(**{knob: settings[knob] for knob in HIERARCHY_KNOBS if knob in settings})
+
+
+def scenario_forces(settings: dict) -> list[str] | None:
+    """The scenario's forces (None: the nine) plus its extra forces."""
+    extra = settings.get("extra_forces") or []
+    forces = settings.get("forces") or None
+    if not extra:
+        return forces
+    return [*(forces or [d.force for d in NINE_FORCES]), *extra]
+
+
+def replicate_seed(seed: int, scenario: str, replicate: int) -> int:
+    """A replicate's simulation seed from (seed, scenario, replicate): raising K only adds replicates."""
+    return derive_seed(seed, "calibration", scenario, str(replicate))
+
+
+def simulate_replicate(scenario: str, replicate: int, calibration: dict, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Canonical cases (every covariate observed, no identifiers) and truth of one replicate of a scenario."""
+    settings = scenario_settings(calibration, scenario)
     population = simulate_population(
-        settings["n_cases"], settings.get("forces") or None, derive_seed(seed, "calibration", str(replicate)),
-        shape, missingness=False, pseudonyms=False,
+        settings["n_cases"], scenario_forces(settings), replicate_seed(seed, scenario, replicate),
+        settings["trend_shape"], missingness=False, pseudonyms=False, hierarchy=scenario_hierarchy(settings),
     )
-    return population.cases.drop(columns=RAW_IDENTIFIERS), population.truth, shape
+    return population.cases.drop(columns=RAW_IDENTIFIERS), population.truth
 
 
-def replicate_model_config(model_config: dict, settings: dict) -> dict:
-    """The primary model's config with the calibration's sampler settings (shorter chains) laid over it."""
-    return {**model_config, **settings["fit"]}
+def true_tau(truth: dict) -> float:
+    """The between-force SD of the CARA log hazard ratio on the model's scale (CARA as given, see EFFECT_SHARE)."""
+    return EFFECT_SHARE * truth["hierarchy"]["tau"]
 
 
-def _interval_rows(method: str, scope: str, level: str, values: np.ndarray, truth: float) -> dict:
+def replicate_model_config(model_config: dict, calibration: dict) -> dict:
+    """The primary model's config with the calibration's sampler settings laid over it."""
+    return {**model_config, **calibration["fit"]}
+
+
+def interval_row(values: np.ndarray, truth: float) -> dict:
+    """Posterior mean, 50% and 90% central intervals of one quantity, whether they hold the truth, and the bias."""
     q05, q25, q75, q95 = np.quantile(values, [0.05, 0.25, 0.75, 0.95])
     estimate = float(np.mean(values))
-    return {"method": method, "scope": scope, "level": level, "truth": truth, "estimate": estimate,
-            "q05": q05, "q25": q25, "q75": q75, "q95": q95,
+    return {"truth": truth, "estimate": estimate, "q05": q05, "q25": q25, "q75": q75, "q95": q95,
             "covered_50": bool(q25 <= truth <= q75), "covered_90": bool(q05 <= truth <= q95),
             "bias": estimate - truth}
 
 
-def posterior_rows(method: str, draws: xr.Dataset, pooled_variable: str | None, force_variable: str,
-                   truth: dict) -> list[dict]:
-    """Posterior mean, 50% and 90% intervals of the pooled and per-force risk differences against the truth."""
+def posterior_rows(method: str, draws: xr.Dataset, truth: dict) -> list[dict]:
+    """Every estimand the fit has (pooled and per force, and tau) scored against the truth."""
     truths = truth["outcomes"][OUTCOME]
     rows = []
-    if pooled_variable:
-        rows.append(_interval_rows(method, "pooled", "", draws[pooled_variable].to_numpy(),
-                                   truths["pooled"][ESTIMAND]))
-    for force in draws["force"].to_numpy():
-        rows.append(_interval_rows(method, "force", str(force), draws[force_variable].sel(force=force).to_numpy(),
-                                   truths["by_force"][str(force)][ESTIMAND]))
-    return rows
+    for estimand, (pooled_variable, force_variable) in ESTIMANDS.items():
+        if pooled_variable in draws and method == HIERARCHICAL:
+            rows.append({"estimand": estimand, "scope": "pooled", "level": "",
+                         **interval_row(draws[pooled_variable].to_numpy(), truths["pooled"][estimand])})
+        for force in draws["force"].to_numpy():
+            true_force = truths["by_force"].get(str(force))
+            if true_force is not None:
+                rows.append({"estimand": estimand, "scope": "force", "level": str(force),
+                             **interval_row(draws[force_variable].sel(force=force).to_numpy(), true_force[estimand])})
+    if TAU in draws and method == HIERARCHICAL:
+        rows.append({"estimand": TAU, "scope": "pooled", "level": "", **interval_row(draws[TAU].to_numpy(),
+                                                                                     true_tau(truth))})
+    return [{"method": method, **row} for row in rows]
 
 
 def naive_rows(cases: pd.DataFrame, truth: dict) -> list[dict]:
@@ -98,82 +150,151 @@ def naive_rows(cases: pd.DataFrame, truth: dict) -> list[dict]:
         true_value = truths["pooled"] if crude["scope"] == "pooled" else truths["by_force"].get(crude["level"])
         if true_value is None or pd.isna(crude["estimate"]):
             continue
-        rows.append({"method": NAIVE, "scope": crude["scope"], "level": crude["level"],
-                     "truth": true_value[ESTIMAND], "estimate": crude["estimate"],
-                     "bias": crude["estimate"] - true_value[ESTIMAND]})
+        rows.append({"method": NAIVE, "estimand": RISK_DIFFERENCE, "scope": crude["scope"], "level": crude["level"],
+                     "truth": true_value[RISK_DIFFERENCE], "estimate": crude["estimate"],
+                     "bias": crude["estimate"] - true_value[RISK_DIFFERENCE]})
     return rows
 
 
-def run_replicate(replicate: int, settings: dict, model_config: dict, seed: int, cores: int = 1) -> pd.DataFrame:
-    """Simulate one replicate, fit it with and without pooling, and score every estimate against the truth.
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (PyTensor compiles C code in child processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run_replicate(scenario: str, replicate: int, calibration: dict, model_config: dict, seed: int,
+                  cores: int = 1) -> pd.DataFrame:
+    """Simulate one replicate of a scenario, fit it with and without pooling, score every estimate.
 
     Columns REPLICATE_COLUMNS; `divergences` and `gate_passed` (config `model.gate`) describe that method's fit,
-    `seconds` the whole replicate (simulation and both fits), so the cost of K replicates can be projected.
+    `seconds` (wall) and `cpu_seconds` (compiling included) the whole replicate, so the cost of K is projected.
     """
-    started = time.perf_counter()
-    cases, truth, shape = simulate_replicate(replicate, settings, seed)
-    fit_config = replicate_model_config(model_config, settings)
-    fit_seed = derive_seed(seed, "calibration_fit", str(replicate))
+    started, cpu_started = time.perf_counter(), cpu_seconds()
+    cases, truth = simulate_replicate(scenario, replicate, calibration, seed)
+    fit_config = replicate_model_config(model_config, calibration)
+    fit_seed = derive_seed(seed, "calibration_fit", scenario, str(replicate))
+    variables = [TAU, *(name for pair in ESTIMANDS.values() for name in pair)]
     rows = []
-    for offset, (method, pooled_variable, force_variable) in enumerate(BAYES_METHODS):
-        pooling = "partial" if pooled_variable else "none"
+    for offset, (method, pooling) in enumerate(POOLING.items()):
         _, _, idata = fit_cases(cases, fit_config, fit_seed + offset, cores=cores, pooling=pooling)
         gate = gate_table(idata, method, model_config["gate"])
         fit = {"divergences": int(gate["divergences"].iloc[0]), "gate_passed": bool(gate["passed"].all())}
-        draws = stacked_draws([idata], [v for v in (pooled_variable, force_variable) if v])
-        rows += [{**row, **fit} for row in posterior_rows(method, draws, pooled_variable, force_variable, truth)]
+        rows += [{**row, **fit} for row in posterior_rows(method, stacked_draws([idata], variables), truth)]
     rows += naive_rows(cases, truth)
-    table = pd.DataFrame(rows).assign(replicate=replicate, trend_shape=shape, estimand=ESTIMAND,
-                                      seconds=time.perf_counter() - started)
+    table = pd.DataFrame(rows).assign(scenario=scenario, replicate=replicate,
+                                      seconds=time.perf_counter() - started,
+                                      cpu_seconds=cpu_seconds() - cpu_started)
     return table.reindex(columns=REPLICATE_COLUMNS)
 
 
-def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
-    """Share of true values inside the 50% and 90% intervals, bias and RMSE, per method and scope.
+def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) binomial interval for a share; `successes` may be fractional (see coverage_table)."""
+    alpha = 1 - level
+    low = 0.0 if successes <= 0 else float(stats.beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes >= trials else float(stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return low, high
 
-    One row per (method, scope) for each trend shape and over all shapes (`trend_shape = all`). Force rows pool
-    every force of every replicate. Coverage is empty for the naive estimate, which has no interval.
+
+def _coverage_row(estimates: pd.DataFrame, seconds: pd.DataFrame) -> dict:
+    """Coverage with its 95% Clopper-Pearson interval, bias, RMSE and width over one group of estimates.
+
+    The unit is the replicate: with several forces per replicate (level `all`), each replicate contributes its
+    share of covered forces, and the interval is that of (mean share x K) successes in K trials, which does not
+    pretend that forces sharing a replicate's data and hyperparameters are independent.
     """
-    seconds = replicates.groupby("replicate")["seconds"].first()
-    groups = [(shape, part) for shape, part in replicates.groupby("trend_shape", sort=True)]
-    groups.append((ALL_SHAPES, replicates))
+    error = estimates["estimate"] - estimates["truth"]
+    replicates = estimates["replicate"].unique()
+    row = {"n_replicates": len(replicates), "n_estimates": len(estimates), "bias": error.mean(),
+           "rmse": float(np.sqrt((error**2).mean())), "mean_width_90": (estimates["q95"] - estimates["q05"]).mean(),
+           "seconds_per_replicate": seconds.loc[replicates, "seconds"].mean(),
+           "cpu_seconds_per_replicate": seconds.loc[replicates, "cpu_seconds"].mean()}
+    for level in ("50", "90"):
+        covered = estimates[f"covered_{level}"]
+        if covered.isna().all():  # the naive estimate has no interval
+            row.update({f"coverage_{level}": np.nan, f"coverage_{level}_low": np.nan, f"coverage_{level}_high": np.nan})
+            continue
+        share = covered.astype(float).groupby(estimates["replicate"]).mean()
+        low, high = clopper_pearson(share.sum(), len(share))
+        row.update({f"coverage_{level}": share.mean(), f"coverage_{level}_low": low, f"coverage_{level}_high": high})
+    return row
+
+
+def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario x method x estimand x scope: pooled (level ''), all forces (level `all`) and each
+    force; columns COVERAGE_COLUMNS."""
+    replicates = replicates.fillna({"level": ""})
     rows = []
-    for shape, part in groups:
-        for (method, scope), estimates in part.groupby(["method", "scope"], sort=False):
-            error = estimates["estimate"] - estimates["truth"]
-            rows.append({
-                "method": method, "scope": scope, "trend_shape": shape,
-                "n_replicates": estimates["replicate"].nunique(), "n_estimates": len(estimates),
-                "coverage_50": estimates["covered_50"].astype(float).mean(),
-                "coverage_90": estimates["covered_90"].astype(float).mean(),
-                "mean_bias": error.mean(), "rmse": float(np.sqrt((error**2).mean())),
-                "mean_width_90": (estimates["q95"] - estimates["q05"]).mean(),
-                "seconds_per_replicate": seconds.loc[estimates["replicate"].unique()].mean(),
-            })
+    for (scenario, method, estimand, scope), estimates in replicates.groupby(
+            ["scenario", "method", "estimand", "scope"], sort=False):
+        seconds = replicates[replicates["scenario"].eq(scenario)].groupby("replicate")[["seconds", "cpu_seconds"]].first()
+        key = {"scenario": scenario, "method": method, "estimand": estimand, "scope": scope}
+        if scope == "pooled":
+            rows.append({**key, "level": "", **_coverage_row(estimates, seconds)})
+            continue
+        rows.append({**key, "level": ALL_FORCES, **_coverage_row(estimates, seconds)})
+        rows += [{**key, "level": force, **_coverage_row(group, seconds)}
+                 for force, group in estimates.groupby("level", sort=True)]
     return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
 
 
-METHOD_LABELS = {"bayes_hierarchical": "Partial pooling", "no_pooling": "No pooling", NAIVE: "Naive before/after"}
+TARGET_COLUMNS = ["scenario", "estimand", "scope", "n_replicates", "coverage_90", "coverage_90_low", "coverage_90_high",
+                  "coverage_in_band", "bias", "bias_within_limit", "meets_target", "adversarial"]
+
+
+def target_table(coverage: pd.DataFrame, calibration: dict) -> pd.DataFrame:
+    """The issue's targets for the hierarchical model: 90% coverage inside `target_band` (pooled and all forces)
+    and |pooled risk difference bias| <= `max_pooled_bias` per 100. Scenarios with a step that is not CARA are
+    marked adversarial: the design cannot tell that step from an effect, so they are expected to miss."""
+    band, limit = calibration["targets"]["coverage_90_band"], calibration["targets"]["max_pooled_bias"]
+    rows = coverage[coverage["method"].eq(HIERARCHICAL) & coverage["level"].fillna("").isin(["", ALL_FORCES])]
+    table = rows[["scenario", "estimand", "scope", "n_replicates", "coverage_90", "coverage_90_low",
+                  "coverage_90_high", "bias"]].reset_index(drop=True)
+    table["coverage_in_band"] = table["coverage_90"].between(*band)
+    pooled_difference = table["scope"].eq("pooled") & table["estimand"].eq(RISK_DIFFERENCE)
+    table["bias_within_limit"] = (table["bias"].abs() <= limit).where(pooled_difference).astype("boolean")
+    table["meets_target"] = table["coverage_in_band"] & table["bias_within_limit"].fillna(True).astype(bool)
+    table["adversarial"] = [bool(scenario_settings(calibration, s).get("step_force")) for s in table["scenario"]]
+    return table[TARGET_COLUMNS]
+
+
+METHOD_LABELS = {HIERARCHICAL: "Partial pooling", NO_POOLING: "No pooling", NAIVE: "Naive before/after"}
 
 
 def coverage_figure(coverage: pd.DataFrame, target_band: tuple[float, float] = (0.85, 0.95)) -> Figure:
-    """Left: 50% and 90% interval coverage against their nominal levels; right: bias, naive included."""
-    overall = coverage[coverage["trend_shape"].eq(ALL_SHAPES)].reset_index(drop=True)
-    labels = [f"{METHOD_LABELS.get(m, m)}, {s}" for m, s in zip(overall["method"], overall["scope"])]
-    fig = Figure(figsize=(9.0, 0.5 * len(overall) + 1.6), dpi=150)
+    """Per scenario, left: 90% coverage of the risk difference (pooled, all forces) with its 95% interval;
+    right: bias of the pooled risk difference, model against the naive before/after."""
+    table = coverage[coverage["estimand"].eq(RISK_DIFFERENCE)].fillna({"level": ""})
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    y = np.arange(len(scenarios))[::-1]
+    fig = Figure(figsize=(9.0, 0.45 * len(scenarios) + 1.8), dpi=150)
     cover, bias = fig.subplots(1, 2, sharey=True)
-    y = np.arange(len(overall))[::-1]
     cover.axvspan(*target_band, color="0.9", label="goal for 90% intervals")
-    for level, marker in (("50", "o"), ("90", "D")):
-        cover.axvline(int(level) / 100, color="grey", lw=0.8, ls="--")
-        cover.plot(overall[f"coverage_{level}"], y, marker, color="black", mfc="white" if level == "50" else "black",
-                   ls="none", label=f"{level}% intervals")
+    cover.axvline(0.9, color="grey", lw=0.8, ls="--")
+    for (level, label, offset, colour) in (("", "pooled", 0.12, "black"), (ALL_FORCES, "per force", -0.12, "0.5")):
+        part = table[table["method"].eq(HIERARCHICAL) & table["level"].eq(level)].set_index("scenario")
+        part = part.reindex(scenarios)
+        cover.errorbar(part["coverage_90"], y + offset, fmt="D", color=colour, label=label,
+                       xerr=[part["coverage_90"] - part["coverage_90_low"], part["coverage_90_high"] - part["coverage_90"]])
     cover.set_xlim(0, 1)
-    cover.set_xlabel("Share of true values inside the interval")
-    cover.set_yticks(y, labels)
-    cover.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False, fontsize=7)
+    cover.set_xlabel("Share of 90% intervals holding the truth")
+    cover.set_yticks(y, scenarios)
+    cover.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False, fontsize=7)
     bias.axvline(0, color="grey", lw=0.8, ls="--")
-    bias.plot(overall["mean_bias"], y, "s", color="black", ls="none")
-    bias.set_xlabel("Mean bias, reoffenders per 100 CARA cases")
+    for (method, marker, offset) in ((HIERARCHICAL, "s", 0.12), (NAIVE, "x", -0.12)):
+        part = table[table["method"].eq(method) & table["level"].eq("")].set_index("scenario").reindex(scenarios)
+        bias.plot(part["bias"], y + offset, marker, color="black", ls="none", label=METHOD_LABELS[method])
+    bias.set_xlabel("Bias of the pooled effect, reoffenders per 100 CARA cases")
+    bias.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def run_record(replicate_counts: dict, run_date: datetime | None = None) -> dict:
+    """When the calibration ran, K per scenario and of SBC, and the code version (git commit of the package's
+    checkout and whether it had uncommitted changes; the package version outside a checkout): the report quotes it."""
+    try:
+        version = metadata.version("cara-eval")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"run_date": (run_date or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+            "git": git_state(REPO_ROOT), "package_version": version, "replicates": replicate_counts}

@@ -18,7 +18,7 @@ from cara_eval.common.paths import REPO_ROOT
 DEFAULT_HARM_WEIGHTS = REPO_ROOT / "config" / "harm_weights.csv"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 EXTRA_FORCE = re.compile(r"^force_(\d+)$")
-SHAPED_FORCE = re.compile(r"^(trial|trial2y|caraonly|allmale)_(\d+)$")
+SHAPED_FORCE = re.compile(r"^(trial|trial2y|caraonly|allmale|newsmall)_(\d+)$")
 FIRST_EXTRA_FORCE = 10
 MAX_FORCES = 43
 DEFAULT_EXTRACT_DATE = pd.Timestamp("2024-03-31")
@@ -89,6 +89,7 @@ def extra_force_design(number: int, seed: int) -> ForceDesign:
 COVARIATES = ("age", "offender_dob", "sex", "ethnicity", "prior_da_incidents", "together_at_index", "dash_risk",
               "victim_sex", "relationship")
 TRIAL_YEAR = pd.Timestamp("2022-01-01")
+NEW_SMALL_START = pd.Timestamp("2022-10-03")
 
 
 def shaped_force_design(shape: str, number: int, seed: int) -> ForceDesign:
@@ -97,9 +98,13 @@ def shaped_force_design(shape: str, number: int, seed: int) -> ForceDesign:
     `trial`: randomised trial, contemporaneous controls only, 12-month flag only, every case followed up for
     the whole year, index dates within one calendar year, nothing but the arm supplied; `trial2y`: the same
     over two calendar years; `caraonly`: CARA cases only (no comparison); `allmale`: a national-scale force
-    whose offenders are all male (a covariate constant in every case).
+    whose offenders are all male (a covariate constant in every case); `newsmall`: a small force (size weight
+    250, so 250 cases beside the nine at 18,250) that started late (NEW_SMALL_START), historical controls.
     """
     key = f"{shape}_{number}"
+    if shape == "newsmall":
+        return ForceDesign(key, f"New small {number}", NEW_SMALL_START, DEFAULT_EXTRACT_DATE, "historical", 250.0,
+                           missing_rates={"ethnicity": 0.1}, crime_ref_prefix=f"{number:02d}")
     if shape in ("trial", "trial2y"):
         start = TRIAL_YEAR - pd.DateOffset(years=1) if shape == "trial2y" else TRIAL_YEAR
         end = TRIAL_YEAR + pd.DateOffset(years=1) - pd.Timedelta(days=1)
@@ -133,7 +138,7 @@ def force_designs(forces: list[str] | None, n_forces: int | None, seed: int) -> 
             designs.append(extra_force_design(int(extra.group(1)), seed))
         else:
             raise ValueError(f"Unknown synthetic force {key!r}: use one of {sorted(NINE_BY_KEY)}, force_10..force_43 "
-                             "or <shape>_<n> (shape trial, trial2y, caraonly, allmale)")
+                             "or <shape>_<n> (shape trial, trial2y, caraonly, allmale, newsmall)")
     return designs
 
 

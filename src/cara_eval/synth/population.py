@@ -8,7 +8,7 @@ state the effect each model should recover, computed as expectations from the tr
 writers in ``cara_eval.synth.raw`` turn it into the nine force formats. ``python -m cara_eval.synth`` is the CLI.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,8 +45,29 @@ FORCE_BASELINE_SD = 0.2
 # Log-hazard effects of case mix on reoffending; age centred at 35, prior incidents capped at 8.
 OUTCOME_COEF = {"age": -0.015, "prior": 0.12, "male": 0.25, "medium": 0.30, "together": 0.10}
 OFFENCE_LOG_HR = {"criminal_damage": -0.10, "harassment": 0.15, "threatening_behaviour": 0.05, "domestic_theft": -0.15}
-TREND_SHAPES = ("linear", "nonlinear")
+TREND_SHAPES = ("linear", "nonlinear", "none")
+LINEAR_TREND_SLOPE = -0.05  # log hazard per calendar year of the linear trend
 MIN_CASES_PER_FORCE = 30
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """The generator's knobs that calibration scenarios turn; the defaults are the default data's values.
+
+    ``together_log_hr_shift`` is added to the effect of CARA cases still with the victim (0 with mu_log_hr and tau
+    0: no effect anywhere). ``trend_slope`` is the linear trend's fall per calendar year (log hazard); ``step_force`` gets a log-hazard
+    step of ``step_log_hr`` from its CARA start on, in both arms: a force-specific break that is not CARA.
+    """
+
+    mu_log_hr: float = MU_LOG_HR
+    tau: float = TAU
+    together_log_hr_shift: float = TOGETHER_LOG_HR_SHIFT
+    trend_slope: float = LINEAR_TREND_SLOPE
+    step_force: str | None = None
+    step_log_hr: float = 0.0
+
+
+DEFAULT_HIERARCHY = Hierarchy()
 
 
 @dataclass
@@ -58,12 +79,15 @@ class Population:
     truth: dict
 
 
-def secular_trend(year: np.ndarray, shape: str) -> np.ndarray:
-    """Log-hazard shift by calendar time: a steady fall, or a rise then fall (so ITS models are tested)."""
+def secular_trend(year: np.ndarray, shape: str, slope: float = LINEAR_TREND_SLOPE) -> np.ndarray:
+    """Log-hazard shift by calendar time: a steady fall (``slope`` per year), a rise then fall (so ITS models
+    are tested), or none."""
     if shape == "linear":
-        return -0.05 * (year - 2017.0)
+        return slope * (year - 2017.0)
     if shape == "nonlinear":
         return 0.4 * np.exp(-0.5 * ((year - 2016.0) / 2.5) ** 2) - 0.2
+    if shape == "none":
+        return np.zeros_like(year)
     raise ValueError(f"trend_shape must be one of {TREND_SHAPES}, got {shape!r}")
 
 
@@ -138,7 +162,17 @@ def _simulate_force_cases(rng, design: ForceDesign, n: int) -> pd.DataFrame:
     })
 
 
-def _log_hazard_case_mix(cases: pd.DataFrame, force_baseline: dict, trend_shape: str) -> np.ndarray:
+def _force_step(cases: pd.DataFrame, designs: list[ForceDesign], hierarchy: Hierarchy) -> np.ndarray:
+    """The step force's log-hazard step from its CARA start on, in both arms (zero without a step force)."""
+    if hierarchy.step_force is None:
+        return np.zeros(len(cases))
+    start = {d.force: d.cara_start for d in designs}[hierarchy.step_force]
+    after = (cases["force"] == hierarchy.step_force).to_numpy() & (cases["index_date"] >= start).to_numpy()
+    return hierarchy.step_log_hr * after
+
+
+def _log_hazard_case_mix(cases: pd.DataFrame, force_baseline: dict, trend_shape: str,
+                         trend_slope: float = LINEAR_TREND_SLOPE) -> np.ndarray:
     """Log-hazard multiplier without the CARA effect: covariates, force baseline, secular trend."""
     offence_effect = cases["offence_type"].map(OFFENCE_LOG_HR).fillna(0.0).to_numpy()
     return (
@@ -149,15 +183,15 @@ def _log_hazard_case_mix(cases: pd.DataFrame, force_baseline: dict, trend_shape:
         + OUTCOME_COEF["together"] * cases["together_at_index"].to_numpy(dtype=bool)
         + offence_effect
         + cases["force"].map(force_baseline).to_numpy()
-        + secular_trend(_decimal_year(cases["index_date"]), trend_shape)
+        + secular_trend(_decimal_year(cases["index_date"]), trend_shape, trend_slope)
     )
 
 
-def _cara_log_hr(cases: pd.DataFrame, force_log_hr: dict) -> np.ndarray:
+def _cara_log_hr(cases: pd.DataFrame, force_log_hr: dict, together_shift: float = TOGETHER_LOG_HR_SHIFT) -> np.ndarray:
     """Case-level CARA log hazard ratio: force effect, shifted when together, diluted for non-completers."""
     together = cases["together_at_index"].to_numpy(dtype=bool)
     completed = cases["completed"].fillna(False).to_numpy(dtype=bool)  # null (comparison) in canonical cases
-    effect = cases["force"].map(force_log_hr).to_numpy() + TOGETHER_LOG_HR_SHIFT * together
+    effect = cases["force"].map(force_log_hr).to_numpy() + together_shift * together
     effect = effect * np.where(completed, 1.0, NONCOMPLETER_EFFECT_SHARE)
     return np.where(cases["arm"].to_numpy() == "cara", effect, 0.0)
 
@@ -233,7 +267,8 @@ def _effect_measures(cum_hazard: np.ndarray, log_hr: np.ndarray, expected_harm_p
     }
 
 
-def _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, harm_weights, seed, trend_shape) -> dict:
+def _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, harm_weights, seed, trend_shape,
+           hierarchy: Hierarchy) -> dict:
     """The truth file: hierarchy, force draws and the true effects on the treated, pooled and by group."""
     expected_harm = sum(p * harm_weights[t] for t, p in REOFFENCE_TYPE_PROBS.items())
     cara = (cases["arm"] == "cara").to_numpy()
@@ -263,10 +298,13 @@ def _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, har
             "extract_date": d.extract_date.date().isoformat(), "comparison": d.comparison,
             "n_cases": int(in_force.sum()), "n_cara": int((in_force & (cases["arm"] == "cara")).sum()),
         }
+    stated = {"mu_log_hr": hierarchy.mu_log_hr, "tau": hierarchy.tau,
+              "together_log_hr_shift": hierarchy.together_log_hr_shift}
+    if hierarchy != DEFAULT_HIERARCHY:  # a calibration scenario states every knob; the default data's truth is unchanged
+        stated = asdict(hierarchy)
     return {
         "seed": seed, "trend_shape": trend_shape, "followup_days": FOLLOWUP_DAYS, "n_cases": len(cases),
-        "hierarchy": {"mu_log_hr": MU_LOG_HR, "tau": TAU, "together_log_hr_shift": TOGETHER_LOG_HR_SHIFT,
-                      "completion_rate": COMPLETION_RATE, "noncompleter_effect_share": NONCOMPLETER_EFFECT_SHARE},
+        "hierarchy": {**stated, "completion_rate": COMPLETION_RATE, "noncompleter_effect_share": NONCOMPLETER_EFFECT_SHARE},
         "hazard": {"baseline_per_day": dict(zip(["0-90", "90-180", "180-365", "365+"], BASELINE_HAZARD.tolist())),
                    "share_da_related": SHARE_DA_RELATED, "case_mix_log_hr": OUTCOME_COEF,
                    "offence_log_hr": OFFENCE_LOG_HR, "trend_shape": trend_shape},
@@ -289,6 +327,7 @@ def simulate_population(
     missingness: bool = True,
     pseudonyms: bool = True,
     harm_weights: dict | None = None,
+    hierarchy: Hierarchy = DEFAULT_HIERARCHY,
 ) -> Population:
     """Canonical cases (as ingest should produce them), later offences and truth, deterministic in ``seed``.
 
@@ -296,7 +335,7 @@ def simulate_population(
     ``missingness=False`` gives the same population with every covariate observed (for imputation checks):
     missingness uses its own random stream, so nothing else changes. ``pseudonyms=False`` leaves case_id,
     offender_pid and victim_pid null: the raw writers need only raw ids, and the HMAC is half the run time
-    at national scale.
+    at national scale. ``hierarchy``: the effect hierarchy, trend slope and step (calibration scenarios).
     """
     designs = force_designs(forces, n_forces, seed)
     harm_weights = harm_weights or load_harm_weights()
@@ -307,10 +346,12 @@ def simulate_population(
     cases = pd.concat([_simulate_force_cases(rng_cases, d, n) for d, n in zip(designs, sizes)], ignore_index=True)
     cases["force"] = pd.Categorical(cases["force"], categories=[d.force for d in designs])
     cases["age"] = whole_years(cases["offender_dob"], cases["index_date"]).astype(float)
-    force_log_hr = dict(zip([d.force for d in designs], rng_effects.normal(MU_LOG_HR, TAU, len(designs))))
+    force_log_hr = dict(zip([d.force for d in designs],
+                            rng_effects.normal(hierarchy.mu_log_hr, hierarchy.tau, len(designs))))
     force_baseline = dict(zip([d.force for d in designs], rng_effects.normal(0.0, FORCE_BASELINE_SD, len(designs))))
-    log_hazard = _log_hazard_case_mix(cases, force_baseline, trend_shape)
-    log_hr = _cara_log_hr(cases, force_log_hr)
+    log_hazard = _log_hazard_case_mix(cases, force_baseline, trend_shape, hierarchy.trend_slope)
+    log_hazard += _force_step(cases, designs, hierarchy)
+    log_hr = _cara_log_hr(cases, force_log_hr, hierarchy.together_log_hr_shift)
 
     extract = cases["force"].astype(str).map({d.force: d.extract_date for d in designs})
     horizon = (extract - cases["index_date"]).dt.days.to_numpy()
@@ -318,7 +359,8 @@ def simulate_population(
     cases["outcome_source"] = cases["force"].map({d.force: d.outcome_source for d in designs})
     events = _simulate_events(rng_events, log_hazard + log_hr, horizon.astype(float), harm_weights)
     cases = cases.join(_window_outcomes(cases, events))
-    truth = _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, harm_weights, seed, trend_shape)
+    truth = _truth(cases, log_hazard, log_hr, designs, force_log_hr, force_baseline, harm_weights, seed, trend_shape,
+                   hierarchy)
 
     _add_cara_process(cases, rng_cases)
     add_identifiers(cases, rng_ids, designs)
