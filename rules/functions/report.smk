@@ -74,7 +74,15 @@ def get_report_forces(wildcards):
 
 def get_report_config(wildcards):
     """The config sections the report prints, and the last calibration run (see get_report_calibration_run)."""
-    shown = ("outcomes", "eligibility", "quality", "imputation", "model", "calibration", "planning")
+    shown = (
+        "outcomes",
+        "eligibility",
+        "quality",
+        "imputation",
+        "model",
+        "calibration",
+        "planning",
+    )
     return {
         **{section: config[section] for section in shown if section in config},
         "calibration_run": get_report_calibration_run(),

@@ -15,7 +15,7 @@ from cara_eval.model.effectiveness import fit_cases
 from cara_eval.model.estimands import stacked_draws
 from cara_eval.planning import precision_table
 from cara_eval.planning.accrual import DAYS_PER_MONTH, project_accrual
-from cara_eval.planning.precision import LOW, HIGH, NATIONAL, PLANNING_VARIABLES
+from cara_eval.planning.precision import HIGH, LOW, NATIONAL, PLANNING_VARIABLES
 from cara_eval.synth.population import RAW_IDENTIFIERS, simulate_population
 
 MONTHS = 24

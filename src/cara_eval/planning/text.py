@@ -32,10 +32,10 @@ def months_to_conclusive_markdown(conclusive: pd.DataFrame, target: float, force
     if row["conclusive_now"]:
         return (f"{who} is conclusive now: its 90% interval ({row['current_q05']:.1f} to {row['current_q95']:.1f} "
                 "per 100 CARA cases) already excludes zero.")
-    interval = f"its 90% interval ({row['current_q05']:.1f} to {row['current_q95']:.1f} per 100) includes zero"
+    interval = f"its 90% interval, {row['current_q05']:.1f} to {row['current_q95']:.1f} per 100, includes zero"
     if pd.isna(row["months_to_conclusive"]):
-        return (f"{who} is not conclusive yet ({interval}), and at current numbers it is unlikely to be within "
+        return (f"{who} is not conclusive yet: {interval}. At current numbers it is unlikely to be within "
                 f"{int(row['max_months'])} months: the probability that the interval will then exclude zero is "
                 f"{row['assurance_at_max']:.0%} (target {target:.0%}).")
-    return (f"{who} is not conclusive yet ({interval}); at current numbers, after about {months_label(row)} more "
+    return (f"{who} is not conclusive yet: {interval}. At current numbers, after about {months_label(row)} more "
             f"data the probability that it will exclude zero reaches {target:.0%}.")
