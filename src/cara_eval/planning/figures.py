@@ -19,7 +19,7 @@ def plot_assurance(precision: pd.DataFrame, target: float, force: str | None = N
     names = names or {}
     fig = Figure(figsize=(8, 3.8), layout="constrained")
     assurance_ax, width_ax = fig.subplots(1, 2)
-    forces = [f for f in precision.loc[precision["scope"] == "force", "force"].unique()]
+    forces = list(precision.loc[precision["scope"] == "force", "force"].unique())
     colours = {f: f"C{i % 10}" for i, f in enumerate(forces)}
     for key, part in precision.groupby("force", sort=False):
         part = part.sort_values("months_added")

@@ -47,9 +47,10 @@ def planning_markdown(data: ReportData) -> str:
             "have ended gains precision only from its CARA cases, so its interval narrows slowly.")
 
 
-def planning_table(data: ReportData) -> pd.DataFrame:
+def planning_table(data: ReportData, force: str | None = None) -> pd.DataFrame:
     """Per force and nationally: CARA cases a year (protected), the interval now, expected width and assurance
-    after the configured horizons, and months until conclusive."""
+    after the configured horizons, and months until conclusive. `force`: only that force's row and the national
+    one (for its own report), with the counts protected as in the full table."""
     settings = _settings(data)
     precision = data.table("planning_precision")
     conclusive = data.table("planning_conclusive").set_index("force")
@@ -59,7 +60,7 @@ def planning_table(data: ReportData) -> pd.DataFrame:
     counts = pd.DataFrame({"cara": per_year.reindex(order).to_numpy()}, index=order)
     published = protect_counts(counts, ["cara"], data.threshold, total_row=NATIONAL)
     at = precision[precision["months_added"].isin(horizons)].pivot(index="force", columns="months_added")
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "Scope": [_label(data, f) for f in order],
         count_label("CARA cases a year"): published["cara"].to_numpy(),
         "90% interval now": [f"{conclusive.loc[f, 'current_q05']:.1f} to {conclusive.loc[f, 'current_q95']:.1f}"
@@ -70,6 +71,7 @@ def planning_table(data: ReportData) -> pd.DataFrame:
             " / ".join(sure_percent(at.loc[f, ("assurance", m)]) for m in horizons) for f in order],
         "Months until conclusive": [months_label(conclusive.loc[f]) for f in order],
     })
+    return table if force is None else table[[f in (force, NATIONAL) for f in order]].reset_index(drop=True)
 
 
 def planning_png(data: ReportData, force: str | None = None) -> bytes:
