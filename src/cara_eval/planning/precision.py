@@ -78,7 +78,7 @@ def hierarchy_from_fits(partial: xr.Dataset, no_pooling: xr.Dataset, priors: dic
     estimate = (post_mean / post_var - prior_mean * prior_precision) / precision
     rd = partial["risk_difference_per100_force"].to_numpy() / 100
     ratio_gap = partial["risk_ratio_force"].to_numpy() - 1
-    untreated = np.where(np.abs(ratio_gap) > 1e-4, rd / np.where(ratio_gap == 0, 1, ratio_gap), np.nan)
+    untreated = rd / np.where(np.abs(ratio_gap) > 1e-4, ratio_gap, np.nan)  # r1 - r0 over r1 / r0 - 1 is r0
     risk_untreated = np.clip(np.nanmedian(untreated, axis=partial["risk_ratio_force"].get_axis_num("sample")),
                              1e-4, 1 - 1e-4)
     shift = (partial["log_hr_att_force"] - partial["force_log_hr"]).mean("sample").to_numpy()
