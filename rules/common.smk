@@ -96,6 +96,7 @@ include: "functions/outcomes.smk"
 include: "functions/crosscheck.smk"
 include: "functions/costbenefit.smk"
 include: "functions/sensitivity.smk"
+include: "functions/planning.smk"
 include: "functions/calibration.smk"
 include: "functions/provenance.smk"
 include: "functions/report.smk"
@@ -114,6 +115,7 @@ def get_final_output():
         *get_crosscheck_outputs(),
         *get_costbenefit_outputs(),
         *get_sensitivity_outputs(),
+        *get_planning_outputs(),
         "results/provenance/run.json",
         "results/report/cara_report.html",
         "results/report/cara_report.pdf",

@@ -136,6 +136,7 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
         columns=["term", "included", "reason"]))
     _save_crosscheck_and_costbenefit(save)
     _save_sensitivity(save)
+    _save_planning(save)
     gates = []
     for dataset, passed in (("imp1", True), ("imp2", False)):
         path = root / f"model/any_reoffence/{dataset}/gate.csv"
@@ -169,7 +170,8 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
         "provenance": str(provenance),
         "forces": {f: {"display_name": DISPLAY[f], "design": {"cara_start": "2019-04-01", "extract_date": "2024-03-31",
                                                                "comparison": "historical"}} for f in FORCES},
-        "config": {"outcomes": {"followup_days": 365}, "eligibility": {"min_age": 18}, "model": {"estimand": "ATT"}},
+        "config": {"outcomes": {"followup_days": 365}, "eligibility": {"min_age": 18}, "model": {"estimand": "ATT"},
+                   "planning": PLANNING},
         "report": {"primary_outcome": "any_reoffence", "disclosure_threshold": 10, "renderer": "fallback"},
         "previous": {},
     }
@@ -215,6 +217,28 @@ def _save_crosscheck_and_costbenefit(save) -> None:
     save("costbenefit_ceac", "costbenefit/ceac.csv",
          costbenefit.acceptability_curve(draws, 500, np.arange(0, 60001, 1000)))
     save("costbenefit_unit_costs", "costbenefit/unit_costs.csv", costbenefit.unit_cost_table(unit_costs))
+
+
+PLANNING = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["planning"]
+
+
+def _save_planning(save) -> None:
+    """Planning tables from the stage's own functions on synthetic draws; Norfolk's CARA cases a year are few."""
+    import numpy as np
+    from planning_fits import linear_accrual, synthetic_fits
+
+    from cara_eval.planning import conclusive_table, precision_table
+
+    priors = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"]["priors"]
+    partial, no_pooling = synthetic_fits(FORCES, [-0.25, -0.05, -0.15], posterior_sd=[0.08, 0.15, 0.1],
+                                         data_sd=[0.1, 0.4, 0.15])
+    months = np.arange(PLANNING["max_months"] + 1)
+    accrual = pd.concat([linear_accrual([force], months, events, events / 40, cases_per_month=per_month)
+                         for force, events, per_month in zip(FORCES, [150.0, 8.0, 90.0], [10.0, 0.5, 5.0])])
+    precision = precision_table(partial, no_pooling, accrual, priors, 100, 100, seed=1)
+    save("planning_precision", "planning/precision.csv", precision)
+    save("planning_conclusive", "planning/months_to_conclusive.csv",
+         conclusive_table(precision, PLANNING["assurance_target"]))
 
 
 def _save_sensitivity(save) -> None:

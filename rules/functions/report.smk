@@ -42,6 +42,8 @@ def get_report_inputs(wildcards):
         "costbenefit_summary": "results/costbenefit/summary.csv",
         "costbenefit_ceac": "results/costbenefit/ceac.csv",
         "costbenefit_unit_costs": "results/costbenefit/unit_costs.csv",
+        "planning_precision": "results/planning/precision.csv",
+        "planning_conclusive": "results/planning/months_to_conclusive.csv",
         "provenance": "results/provenance/run.json",
         "sources": get_report_sources(),
         **get_report_sensitivity_inputs(),
@@ -72,7 +74,15 @@ def get_report_forces(wildcards):
 
 def get_report_config(wildcards):
     """The config sections the report prints, and the last calibration run (see get_report_calibration_run)."""
-    shown = ("outcomes", "eligibility", "quality", "imputation", "model", "calibration")
+    shown = (
+        "outcomes",
+        "eligibility",
+        "quality",
+        "imputation",
+        "model",
+        "calibration",
+        "planning",
+    )
     return {
         **{section: config[section] for section in shown if section in config},
         "calibration_run": get_report_calibration_run(),
