@@ -42,6 +42,7 @@ def _scenario_fit_settings(scenario):
         "n_cases": calibration["n_cases"],
         "forces": calibration["forces"],
         "fit": calibration["fit"],
+        "no_pooling_replicates": calibration["no_pooling_replicates"],
         "scenarios": {scenario: own},
     }
 
