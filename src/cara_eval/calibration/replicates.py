@@ -169,7 +169,7 @@ def run_replicate(scenario: str, replicate: int, calibration: dict, model_config
     """Simulate one replicate of a scenario, fit it with and without pooling, score every estimate.
 
     The no-pooling fit runs on the first `calibration.no_pooling_replicates` replicates only: its bias and RMSE
-    settle with far fewer replicates than coverage needs, and it is about a third of a replicate's cost.
+    settle with far fewer replicates than coverage needs, and it costs as much as the hierarchical fit.
     Columns REPLICATE_COLUMNS; `divergences` and `gate_passed` (config `model.gate`) describe that method's fit,
     `seconds` (wall) and `cpu_seconds` (compiling included) the whole replicate, so the cost of K is projected.
     """
