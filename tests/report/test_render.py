@@ -113,7 +113,8 @@ def test_failed_gate_is_highlighted_and_renderer_and_run_date_are_stated(rendere
 def test_outputs_are_self_contained_and_a_real_pdf(rendered):
     _, _, out = rendered
     html = (out / "cara_report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 4  # completeness, forest plot, CEAC, sensitivity: embedded
+    # completeness, forest plot, force map, CEAC, sensitivity: embedded
+    assert html.count('src="data:image/png;base64,') == 5
     assert not re.search(r'src="(?!data:)', html)
     pdf = (out / "cara_report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 5
