@@ -103,3 +103,13 @@ def test_pdf_reports_are_two_to_four_pages_fit_to_send(force_run):
         assert 2 <= len(pages) <= 4, f"{force}: {len(pages)} pages"
         assert overprinted_words(pdf) == [] and stranded_captions(pdf) == []
 
+
+
+def test_the_default_run_renders_every_forces_report_and_the_national_map(tiny_run):
+    forces = tiny_config()["forces"]
+    reports = sorted(p.name for p in (tiny_run / "results/report/forces").iterdir())
+    assert reports == sorted(f"{force}.{ext}" for force in forces for ext in ("html", "pdf"))
+    national = _text((tiny_run / "results/report/cara_report.html").read_text())
+    assert "Effects on the map" in national and "43 territorial police forces" in national
+    log = (tiny_run / "logs/report_force_map/force_map.log").read_text()
+    assert f"force map: {len(forces)} forces coloured, {43 - len(forces)} tiles empty, not placed: none" in log
