@@ -10,14 +10,15 @@ import pytest
 import yaml
 from conftest import deep_merge, make_workdir, run_snakemake, tiny_config
 from pdf_pages import PDFTOTEXT, overprinted_words, page_texts, stranded_captions
+from report_inputs import write_report_inputs
 
 from cara_eval.common.disclosure import find_small_counts
+from cara_eval.report.data import ReportData
+from cara_eval.report.force.effect import effect_markdown, effect_table
 from cara_eval.report.formatting import per100, per100_interval
 
 FORCES = {"hampshire": "Hampshire", "norfolk": "Norfolk", "cambridgeshire": "Cambridgeshire"}
 FLAG_ONLY, SMALL = "cambridgeshire", "norfolk"
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def _html(workdir, force) -> str:
     return (workdir / "results" / "report" / "forces" / f"{force}.html").read_text()
 
 
+@pytest.mark.slow
 def test_every_force_gets_a_report_from_one_job_each(force_run):
     for force, name in FORCES.items():
         html = _html(force_run, force)
@@ -52,6 +54,7 @@ def test_every_force_gets_a_report_from_one_job_each(force_run):
     assert "force map: 3 forces coloured, 40 tiles empty, not placed: none" in log
 
 
+@pytest.mark.slow
 def test_effects_in_words_are_the_forest_tables(force_run):
     forest = pd.read_csv(force_run / "results/model/any_reoffence/pooled/forest.csv")
     rows = forest.set_index(["force", "method"])
@@ -67,6 +70,7 @@ def test_effects_in_words_are_the_forest_tables(force_run):
         assert f"{partial['mean']:+.1f} ({partial['q05']:+.1f} to {partial['q95']:+.1f})" in text
 
 
+@pytest.mark.slow
 def test_no_small_count_is_published_and_the_small_force_shows_the_marker(force_run):
     threshold = yaml.safe_load((force_run / "config/config.yaml").read_text())["report"]["disclosure_threshold"]
     accounting = pd.read_csv(force_run / "results/ingest/row_accounting.csv").set_index("force")
@@ -85,6 +89,7 @@ def test_no_small_count_is_published_and_the_small_force_shows_the_marker(force_
         assert f"<{threshold}" in pdf and not re.search(r"Not eligible for CARA\s+[0-9]\s", pdf)
 
 
+@pytest.mark.slow
 def test_a_flag_only_force_is_told_what_dated_reoffences_would_add(force_run):
     text = _text(_html(force_run, FLAG_ONLY))
     assert "reoffence_count n/s" in text and "harm n/s" in text
@@ -95,6 +100,7 @@ def test_a_flag_only_force_is_told_what_dated_reoffences_would_add(force_run):
     assert "nothing to add" in complete and "What recording it would add" not in complete
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) reads the PDF pages")
 def test_pdf_reports_are_two_to_four_pages_fit_to_send(force_run):
     for force in FORCES:
@@ -105,6 +111,7 @@ def test_pdf_reports_are_two_to_four_pages_fit_to_send(force_run):
 
 
 
+@pytest.mark.slow
 def test_the_default_run_renders_every_forces_report_and_the_national_map(tiny_run):
     forces = tiny_config()["forces"]
     reports = sorted(p.name for p in (tiny_run / "results/report/forces").iterdir())
@@ -113,3 +120,18 @@ def test_the_default_run_renders_every_forces_report_and_the_national_map(tiny_r
     assert "Effects on the map" in national and "43 territorial police forces" in national
     log = (tiny_run / "logs/report_force_map/force_map.log").read_text()
     assert f"force map: {len(forces)} forces coloured, {43 - len(forces)} tiles empty, not placed: none" in log
+
+
+def test_a_force_outside_the_model_is_told_why_and_shown_the_national_estimate(tmp_path):
+    """A force without comparison cases enters no fit: no forest rows, its term left out with the reason."""
+    manifest = write_report_inputs(tmp_path)
+    forest = pd.read_csv(manifest["tables"]["forest"])
+    forest[~forest["force"].eq("norfolk")].to_csv(manifest["tables"]["forest"], index=False)
+    terms = pd.read_csv(manifest["tables"]["terms"])
+    terms.loc[terms["term"].eq("force:norfolk"), ["included", "reason"]] = [False, "no comparison cases"]
+    terms.to_csv(manifest["tables"]["terms"], index=False)
+    data = ReportData({**manifest, "force": "norfolk"})
+    assert effect_markdown(data) == ("Norfolk's cases could not enter the effect model (no comparison cases), so "
+                                     "there is no estimate for it yet. Nationally, about 4 fewer per 100 CARA cases "
+                                     "(between 2 and 7 fewer; 90% interval).")
+    assert effect_table(data)["Estimate"].tolist() == ["National average (all forces)"]
