@@ -119,4 +119,5 @@ def get_final_output():
         "results/provenance/run.json",
         "results/report/cara_report.html",
         "results/report/cara_report.pdf",
+        *get_force_report_outputs(),
     ]

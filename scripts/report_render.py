@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cara_eval.report.archive import ARCHIVED_ESTIMANDS, ARCHIVED_PROVENANCE, archive_run, latest_archive
-from cara_eval.report.data import CONTRACT_COLUMNS
+from cara_eval.report.data import contract_tables
 from cara_eval.report.render import render_report
 
 run_date = datetime.now(UTC).replace(microsecond=0)
 inputs = snakemake.input
 manifest = {
-    "tables": {name: str(Path(inputs[name]).resolve()) for name in CONTRACT_COLUMNS if name in inputs.keys()},
+    "tables": contract_tables(inputs),
     "gates": [str(Path(p).resolve()) for p in inputs.gates],
-    "figures": {"completeness": str(Path(inputs.completeness_figure).resolve())},
+    "figures": {"completeness": str(Path(inputs.completeness_figure).resolve()),
+                "force_map": str(Path(inputs.force_map).resolve())},
     "provenance": str(Path(inputs.provenance).resolve()),
     "forces": snakemake.params.forces,
     "config": snakemake.params.config,

@@ -15,6 +15,7 @@ from cara_eval.ingest.mapping import load_mapping
 from cara_eval.ingest.spec import build_data_specification
 from cara_eval.model.gate import pooled_gate
 from cara_eval.provenance.record import package_versions, sha256_file
+from cara_eval.report.tilemap import draw_tile_map, load_tiles, partially_pooled_effects
 
 REPO = Path(__file__).resolve().parents[1]
 FORCE_MAPPINGS = REPO / "config" / "forces"
@@ -127,8 +128,8 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     forest = [(f, m, mean, mean - 3.5 - (m == "no_pooling"), mean + 3.5 + (m == "no_pooling"), n)
               for f, n in zip(FORCES, [200, 120, 110]) for m, mean in [("no_pooling", -5.8), ("partial_pooling", -4.6)]]
     forest += [("all", "pooled", -4.3, -7.1, -1.6, 430), ("new", "new_force", -4.0, -9.4, 1.2, 0)]
-    save("forest", "model/any_reoffence/pooled/forest.csv",
-         pd.DataFrame(forest, columns=["force", "method", "mean", "q05", "q95", "n_cases"]))
+    forest = pd.DataFrame(forest, columns=["force", "method", "mean", "q05", "q95", "n_cases"])
+    save("forest", "model/any_reoffence/pooled/forest.csv", forest)
     save("terms", "model/any_reoffence/terms.csv", pd.DataFrame(
         [(f"force:{f}", True, "CARA and comparison cases") for f in FORCES]
         + [("tau", True, "3 forces: between-force SDs estimated"),
@@ -154,6 +155,10 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     figure.add_subplot().imshow([[0.0, 0.1], [0.3, 1.0]])
     (root / "quality").mkdir(parents=True, exist_ok=True)
     figure.savefig(root / "quality/completeness.png", metadata={"Software": None})
+    force_map = root / "report/force_map.png"  # as rule report_force_map draws it
+    force_map.parent.mkdir(parents=True, exist_ok=True)
+    tiles = load_tiles(REPO / "config" / "force_tiles.csv")
+    draw_tile_map(tiles, partially_pooled_effects(forest)).figure.savefig(force_map, metadata={"Software": None})
     provenance = root / "provenance/run.json"
     provenance.parent.mkdir(parents=True, exist_ok=True)
     provenance.write_text(json.dumps({
@@ -166,7 +171,7 @@ def write_report_inputs(root: Path, estimands: pd.DataFrame = ESTIMANDS) -> dict
     return {
         "tables": paths,
         "gates": gates,
-        "figures": {"completeness": str(root / "quality/completeness.png")},
+        "figures": {"completeness": str(root / "quality/completeness.png"), "force_map": str(force_map)},
         "provenance": str(provenance),
         "forces": {f: {"display_name": DISPLAY[f], "design": {"cara_start": "2019-04-01", "extract_date": "2024-03-31",
                                                                "comparison": "historical"}} for f in FORCES},

@@ -13,6 +13,19 @@ def get_report_sources():
     )
 
 
+REPORT_STYLES = ("cara_report.css", "cara_report_header.typ")
+# The result tables a force report reads (a subset of the national report's, so both show the same numbers).
+FORCE_REPORT_TABLES = (
+    "row_accounting",
+    "completeness",
+    "cohort_sizes",
+    "process_measures",
+    "estimands",
+    "forest",
+    "terms",
+)
+
+
 def get_report_inputs(wildcards):
     """The contract's result files the report reads (docs/contracts.md), for the primary outcome."""
     outcome = config["report"]["primary_outcome"]
@@ -45,6 +58,7 @@ def get_report_inputs(wildcards):
         "planning_precision": "results/planning/precision.csv",
         "planning_conclusive": "results/planning/months_to_conclusive.csv",
         "provenance": "results/provenance/run.json",
+        "force_map": "results/report/force_map.png",
         "sources": get_report_sources(),
         **get_report_sensitivity_inputs(),
     }
@@ -114,3 +128,33 @@ def get_report_calibration_run():
         **{key: str(path.resolve()) for key, path in present.items()},
         "sha256": digest.hexdigest(),
     }
+
+
+def get_force_map_inputs(wildcards):
+    """The partially pooled per-force effects (forest table) and the tile positions."""
+    outcome = config["report"]["primary_outcome"]
+    return {
+        "forest": f"results/model/{outcome}/pooled/forest.csv",
+        "tiles": config["report"]["force_tiles"],
+    }
+
+
+def get_force_report_inputs(wildcards):
+    """A force report's tables (the national report's, FORCE_REPORT_TABLES), tiles, sources and shared styles."""
+    national = get_report_inputs(wildcards)
+    report_dir = Path(workflow.basedir) / "report"
+    return {
+        **{name: national[name] for name in FORCE_REPORT_TABLES},
+        "tiles": config["report"]["force_tiles"],
+        "sources": sorted(
+            str(p) for p in (report_dir / "force").iterdir() if p.is_file()
+        ),
+        "styles": [str(report_dir / name) for name in REPORT_STYLES],
+    }
+
+
+def get_force_report_outputs():
+    """One feedback report (HTML and PDF) per force: part of the default run."""
+    return expand(
+        "results/report/forces/{force}.{ext}", force=get_forces(), ext=("html", "pdf")
+    )

@@ -17,7 +17,7 @@ from report_inputs import ESTIMANDS, write_report_inputs
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.report.data import ReportData
 from cara_eval.report.formatting import per100, per100_interval, sure_percent
-from cara_eval.report.render import RenderError, number_crossrefs, parse_qmd, render_report
+from cara_eval.report.render import RenderError, number_crossrefs, parse_qmd, render_report, set_front_matter
 from cara_eval.report.sections.summary import summary_markdown
 
 RUN_DATE = datetime(2026, 11, 26, 23, 40, tzinfo=UTC)
@@ -113,7 +113,8 @@ def test_failed_gate_is_highlighted_and_renderer_and_run_date_are_stated(rendere
 def test_outputs_are_self_contained_and_a_real_pdf(rendered):
     _, _, out = rendered
     html = (out / "cara_report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 5  # completeness, forest, CEAC, sensitivity, planning: embedded
+    # completeness, forest plot, force map, CEAC, sensitivity, planning: embedded
+    assert html.count('src="data:image/png;base64,') == 6
     assert not re.search(r'src="(?!data:)', html)
     pdf = (out / "cara_report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 5
@@ -150,6 +151,19 @@ def test_includes_expand_recursively_with_cell_options(tmp_path):
         ("markdown", "Outro"),
     ]
     assert blocks[2].origin == "_b.qmd, line 1"
+
+
+def test_front_matter_title_is_set_in_place_so_cell_lines_still_point_at_the_source(tmp_path):
+    qmd = tmp_path / "force.qmd"
+    qmd.write_text('---\ntitle: "Feedback"  # named by the rule\ndate-format: "D MMMM YYYY"\n---\n\n'
+                   "```{python}\n#| label: tbl-x\nx = 1\n```\n")
+    before = parse_qmd(qmd)[1][0].origin
+    set_front_matter(qmd, {"title": "Project CARA: feedback for Avon and Somerset"})
+    front, blocks = parse_qmd(qmd)
+    assert front == {"title": "Project CARA: feedback for Avon and Somerset", "date-format": "D MMMM YYYY"}
+    assert blocks[0].origin == before == "force.qmd, line 6"
+    with pytest.raises(RenderError, match="no front-matter line 'subtitle:' to set"):
+        set_front_matter(qmd, {"subtitle": "x"})
 
 
 def test_cross_references_are_numbered_in_order_of_appearance():

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cara_eval.report.tilemap import load_tiles
+
 # Columns each input must have (docs/contracts.md, "Result files the report reads").
 CONTRACT_COLUMNS = {
     "row_accounting": ["force", "rows_read", "clean", "ineligible", "quarantined"],
@@ -60,6 +62,11 @@ CONTRACT_COLUMNS = {
 }
 
 
+def contract_tables(inputs) -> dict[str, str]:
+    """The manifest's `tables`: absolute paths of the contract tables among a rule's named inputs."""
+    return {name: str(Path(inputs[name]).resolve()) for name in CONTRACT_COLUMNS if name in inputs.keys()}
+
+
 @dataclass
 class ReportData:
     """The report's inputs: the manifest and the tables it names, read once and checked against the contract."""
@@ -87,6 +94,16 @@ class ReportData:
     @property
     def outcome(self) -> str:
         return self.manifest["report"]["primary_outcome"]
+
+    @property
+    def force(self) -> str:
+        """The force a force report is written for (its manifest names it)."""
+        return self.manifest["force"]
+
+    @cached_property
+    def tiles(self) -> pd.DataFrame:
+        """Tile positions of the forces on the hex map (config report.force_tiles)."""
+        return load_tiles(self.manifest["force_tiles"])
 
     def force_name(self, force: str) -> str:
         """A force's display name from its mapping file, else its key in words."""

@@ -329,17 +329,35 @@ def use_quarto(choice: str) -> bool:
     return found if choice == "auto" else choice == "quarto"
 
 
+def set_front_matter(qmd: Path, values: dict) -> None:
+    """Replace top-level front-matter lines (`title: ...`) in place, one line each, so cell line numbers hold."""
+    lines = qmd.read_text().splitlines(keepends=True)
+    end = lines.index("---\n", 1) if lines and lines[0] == "---\n" and "---\n" in lines[1:] else 0
+    for key, value in values.items():
+        found = [i for i in range(1, end) if lines[i].startswith(f"{key}:")]
+        if not found:
+            raise RenderError(f"{qmd.name}: no front-matter line '{key}:' to set.")
+        lines[found[0]] = f"{key}: {json.dumps(value)}\n"  # a JSON string is a YAML string
+    qmd.write_text("".join(lines))
+
+
 def render_report(
     source_dir: Path, main: str, manifest: dict, build: Path, html_out: Path, pdf_out: Path, run_date: datetime,
-    renderer: str = "auto",
+    renderer: str = "auto", shared: tuple[Path, ...] = (), front_matter: dict | None = None,
 ) -> dict:
     """Copy the report sources and figures into `build`, write the manifest, render both formats.
 
-    Returns the renderer description the appendix printed.
+    `shared`: files from elsewhere copied beside the sources (a force report uses the national report's CSS and
+    Typst header, so every report looks alike). `front_matter`: values set in the main file's front matter (a force
+    report's title names its force). Returns the renderer description the appendix printed.
     """
     if build.exists():
         shutil.rmtree(build)
     shutil.copytree(source_dir, build)
+    for path in shared:
+        shutil.copyfile(path, build / Path(path).name)
+    if front_matter:
+        set_front_matter(build / main, front_matter)
     (build / "figures").mkdir(exist_ok=True)
     for name, path in manifest.get("figures", {}).items():
         shutil.copyfile(path, build / "figures" / f"{name}.png")

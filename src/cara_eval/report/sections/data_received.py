@@ -37,17 +37,25 @@ def reasons_table(data: ReportData) -> pd.DataFrame:
     published = accounting_table(data)
     reason_columns = [c for c in published.columns if ":" in c]
     table = published[reason_columns].T
-    table.index = [c.replace(":", ": ").replace("_", " ") for c in reason_columns]
+    table.index = [reason_label(c) for c in reason_columns]
     return table.rename_axis(count_label("Reason")).reset_index()
+
+
+def reason_label(column: str) -> str:
+    """A row-accounting reason column in words: "quarantined:impossible_date" -> "quarantined: impossible date"."""
+    return column.replace(":", ": ").replace("_", " ")
+
+
+def missing_text(share, structural) -> str:
+    """Percent of cases missing a field, or "n/s" where the force does not supply it."""
+    return "n/s" if is_true(structural) else percent(share)
 
 
 def completeness_table(data: ReportData) -> pd.DataFrame:
     """Percent missing per field (rows) and force (columns); fields a force never records marked n/s."""
     table = data.table("completeness").copy()
-    table["shown"] = [
-        "n/s" if is_true(structural) else percent(share)
-        for share, structural in zip(table["share_missing"], table["structural"])
-    ]
+    table["shown"] = [missing_text(share, structural) for share, structural in zip(table["share_missing"],
+                                                                                    table["structural"])]
     wide = table.pivot(index="field", columns="force", values="shown")
     wide = wide.reindex(index=list(dict.fromkeys(table["field"])), columns=list(dict.fromkeys(table["force"])))
     wide.columns = [data.force_name(f) for f in wide.columns]
