@@ -23,6 +23,8 @@ FORCE_REPORT_TABLES = (
     "estimands",
     "forest",
     "terms",
+    "planning_precision",
+    "planning_conclusive",
 )
 
 

@@ -353,6 +353,7 @@ def test_report_from_a_real_run_states_the_crosscheck_and_costbenefit_tables(tin
             assert _money(row["cost_per_reoffence_avoided"]) in text
     assert text.count("illustrative") >= 2
     assert "No calibration run is recorded for this report" in text and "snakemake calibration" in text
-    # Forest plot, completeness heatmap, the acceptability curve and the sensitivity summary, embedded.
-    assert page.count('src="data:image/png;base64,') == 4
+    # Forest plot, force map, completeness heatmap, the acceptability curve, the sensitivity summary and the
+    # planning figure, embedded.
+    assert page.count('src="data:image/png;base64,') == 6
     assert find_small_counts(page) == []

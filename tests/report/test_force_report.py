@@ -13,8 +13,10 @@ from pdf_pages import PDFTOTEXT, overprinted_words, page_texts, stranded_caption
 from report_inputs import write_report_inputs
 
 from cara_eval.common.disclosure import find_small_counts
+from cara_eval.planning import months_to_conclusive_markdown
 from cara_eval.report.data import ReportData
 from cara_eval.report.force.effect import effect_markdown, effect_table
+from cara_eval.report.force.planning import is_planned, planning_markdown
 from cara_eval.report.formatting import per100, per100_interval
 
 FORCES = {"hampshire": "Hampshire", "norfolk": "Norfolk", "cambridgeshire": "Cambridgeshire"}
@@ -46,7 +48,7 @@ def test_every_force_gets_a_report_from_one_job_each(force_run):
     for force, name in FORCES.items():
         html = _html(force_run, force)
         assert f"Project CARA: feedback for {name}" in _text(html)
-        assert html.count('src="data:image/png;base64,') == 1  # the map, embedded
+        assert html.count('src="data:image/png;base64,') == 2  # the planning figure and the map, embedded
         assert (force_run / "results/report/forces" / f"{force}.pdf").read_bytes().startswith(b"%PDF")
         assert (force_run / "benchmarks/report_force" / f"{force}.tsv").is_file()
         assert (force_run / "logs/report_force" / f"{force}.log").is_file()
@@ -68,6 +70,16 @@ def test_effects_in_words_are_the_forest_tables(force_run):
                 f"({per100_interval(partial['q05'], partial['q95'])})") in text
         assert f"Nationally, {per100(pooled['mean'])} per 100 CARA cases" in text
         assert f"{partial['mean']:+.1f} ({partial['q05']:+.1f} to {partial['q95']:+.1f})" in text
+
+
+@pytest.mark.slow
+def test_months_to_a_conclusive_answer_are_the_planning_tables(force_run):
+    conclusive = pd.read_csv(force_run / "results/planning/months_to_conclusive.csv")
+    target = yaml.safe_load((force_run / "config/config.yaml").read_text())["planning"]["assurance_target"]
+    for force, name in FORCES.items():
+        text = _text(_html(force_run, force))
+        assert "How much more data until the answer is conclusive" in text
+        assert _text(months_to_conclusive_markdown(conclusive, target, force, name)) in text
 
 
 @pytest.mark.slow
@@ -135,3 +147,7 @@ def test_a_force_outside_the_model_is_told_why_and_shown_the_national_estimate(t
                                      "there is no estimate for it yet. Nationally, about 4 fewer per 100 CARA cases "
                                      "(between 2 and 7 fewer; 90% interval).")
     assert effect_table(data)["Estimate"].tolist() == ["National average (all forces)"]
+    conclusive = pd.read_csv(manifest["tables"]["planning_conclusive"])
+    conclusive[~conclusive["force"].eq("norfolk")].to_csv(manifest["tables"]["planning_conclusive"], index=False)
+    assert not is_planned(data)
+    assert planning_markdown(data).startswith("Norfolk is not in the effectiveness model")
