@@ -49,10 +49,12 @@ def run_text(data: ReportData) -> str:
                if git.get("commit") else f"package version {run.get('package_version') or 'unknown'}")
     counts = run["replicates"]["scenarios"]
     if len(set(counts.values())) == 1:
-        k_text = f"K = {next(iter(counts.values()))} replicates in each of {len(counts)} scenarios"
+        k_text = (f"K = {next(iter(counts.values()))} replicates in each of {len(counts)} scenarios" if len(counts) > 1
+                  else f"K = {next(iter(counts.values()))} replicates of the {next(iter(counts))} scenario")
     else:
         k_text = "replicates per scenario: " + ", ".join(f"{s} {k}" for s, k in counts.items())
-    sbc = run["replicates"].get("sbc") or 0
+    ranks = sbc_ranks(data)  # what was run, not what the config asks for: SBC is summarised by its own rule
+    sbc = 0 if ranks is None else ranks["replicate"].nunique()
     return (f"Calibration run of {run['run_date'][:10]} ({version}); {k_text}"
             f"{f'; {sbc} simulation-based calibration replicates' if sbc else ''}.")
 
