@@ -284,7 +284,7 @@ def test_coverage_tables_summarise_the_replicate_files(calibrated):
     assert (pooled["bias_within_limit"] == (pooled["bias"].abs() <= 0.5)).all()
     assert (workdir / "results/calibration/coverage.png").read_bytes().startswith(b"\x89PNG")
     run = json.loads((workdir / "results/calibration/run.json").read_text())
-    assert run["replicates"] == {"scenarios": {"default": 2, "no_effect": 2}, "sbc": 2}
+    assert run["replicates"] == {"scenarios": {"default": 2, "no_effect": 2}}
     assert run["run_date"][:4].isdigit() and (run["git"]["commit"] or run["package_version"])
 
     # SBC: one rank per parameter and replicate, within 0..L; the summary counts them all.

@@ -298,7 +298,7 @@ def coverage_figure(coverage: pd.DataFrame, target_band: tuple[float, float] = (
 
 
 def run_record(replicate_counts: dict, run_date: datetime | None = None) -> dict:
-    """When the calibration ran, K per scenario and of SBC, and the code version (git commit of the package's
+    """When the calibration ran, K per scenario, and the code version (git commit of the package's
     checkout and whether it had uncommitted changes; the package version outside a checkout): the report quotes it."""
     try:
         version = metadata.version("cara-eval")

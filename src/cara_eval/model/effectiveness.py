@@ -137,7 +137,7 @@ class ForceStructure:
     mu_log_hr: pt.TensorVariable | None  # None without pooling
     tau: pt.TensorVariable | None
     together_shift: pt.TensorVariable
-    trend: pt.TensorVariable  # the shared random walk (without its drift)
+    walk: pt.TensorVariable  # the shared trend's random walk around its drift
     drift: pt.TensorVariable  # the trend's straight-line part, per year, pivoting at each force's mean year
     force_slope: pt.TensorVariable
     beta: pt.TensorVariable
@@ -148,7 +148,7 @@ class ForceStructure:
         """Log rate of a cell without CARA (before the outcome's own baseline shape)."""
         return (
             self.force_intercept[block["force"]]
-            + self.trend[block["period"]]
+            + self.walk[block["period"]]
             + (self.drift + self.force_slope[block["force"]])
             * (self.years[block["period"]] - self.force_mean_year[block["force"]])
             + (block["x"] * self.beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
@@ -183,11 +183,12 @@ def _trend(cells: Cells, priors: dict, centred: bool, prefix: str):
     terms = cells.terms
     if not terms.trend:
         return pt.zeros(len(cells.periods)), pt.as_tensor(0.0)
-    if terms.trend_sd:
+    if terms.trend_sd:  # two or more steps: their scale estimated, the steps summing to zero around a drift
         trend_sd = prior(f"{prefix}trend_sd", priors, fallback="trend_sd")
-    else:
+        steps = pm.ZeroSumNormal
+    else:  # one step: it is the trend, its scale fixed
         trend_sd = fixed_scale(f"{prefix}trend_sd", priors, "trend_sd")
-    steps = pm.ZeroSumNormal if terms.trend_sd else pm.Normal
+        steps = pm.Normal
     if centred:
         trend_steps = steps(f"{prefix}trend_step", sigma=trend_sd, dims="period_step")
     else:
@@ -226,7 +227,7 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
         together_shift = prior(f"{prefix}together_log_hr_shift", priors, fallback="together_log_hr_shift")
     else:
         together_shift = pt.as_tensor(0.0)
-    trend, drift = _trend(cells, priors, centred["trend"], prefix)
+    walk, drift = _trend(cells, priors, centred["trend"], prefix)
     if terms.force_slopes:
         # Deviations from the shared trend sum to zero, so they cannot trade a common slope with the trend.
         force_slope = pm.ZeroSumNormal(f"{prefix}force_slope", sigma=priors["force_slope"]["sigma"], dims="force")
@@ -261,7 +262,7 @@ def force_structure(cells: Cells, priors: dict, centred: dict | None = None, poo
         mu_log_hr=mu,
         tau=tau,
         together_shift=together_shift,
-        trend=trend,
+        walk=walk,
         drift=drift,
         force_slope=force_slope,
         beta=beta,
