@@ -21,6 +21,7 @@ from cara_eval.calibration.replicates import (
     scenario_hierarchy,
     scenario_settings,
     simulate_replicate,
+    target_table,
 )
 from cara_eval.calibration.sbc import SBC_PARAMETERS, rank_counts, thinned_ranks, uniform_band, uniformity_table
 from cara_eval.common.disclosure import find_small_counts
@@ -85,6 +86,26 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     assert (force_a["n_replicates"], force_a["coverage_90"], force_a["coverage_50"]) == (2, 1.0, 0.5)
     naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
+
+
+def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_targets():
+    rows = [(scenario, r, "bayes_hierarchical", "pooled", "", truth, estimate, estimate - 0.02, estimate + 0.02,
+             estimate - 0.05, estimate + 0.05)
+            for scenario, truth in (("tau_zero", 0.0), ("default", 0.1)) for r, estimate in ((0, 0.06), (1, 0.08))]
+    replicates = _replicates(rows).assign(estimand="tau")
+    replicates = pd.concat([replicates, replicates.assign(estimand="risk_difference_per100", truth=-5.0,
+                                                          estimate=-5.1, q05=-7.0, q25=-6.0, q75=-4.0, q95=-3.0,
+                                                          covered_50=True, covered_90=True, bias=-0.1)])
+    coverage = coverage_table(replicates).set_index(["scenario", "estimand"])
+    on_boundary, inside = coverage.loc[("tau_zero", "tau")], coverage.loc[("default", "tau")]
+    assert np.isnan(on_boundary["coverage_90"]) and np.isnan(on_boundary["coverage_50_low"])
+    assert on_boundary["bias"] == pytest.approx(0.07)  # the heterogeneity read into identical effects
+    assert inside["coverage_90"] == 1.0  # 0.01-0.11 and 0.03-0.13 both hold 0.1
+    calibration = {**tiny_config()["calibration"], "scenarios": {"tau_zero": {"tau": 0.0}, "default": {}}}
+    targets = target_table(coverage.reset_index(), calibration).set_index(["scenario", "estimand"])
+    assert pd.isna(targets.loc[("tau_zero", "tau"), "coverage_in_band"])
+    assert targets.loc[("tau_zero", "tau"), "meets_target"]
+    assert not targets.loc[("default", "tau"), "meets_target"]  # 100% is judged, and above the 85-95% band
 
 
 def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):

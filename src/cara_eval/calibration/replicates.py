@@ -229,8 +229,15 @@ def _coverage_row(estimates: pd.DataFrame, seconds: pd.DataFrame) -> dict:
 
 def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario x method x estimand x scope: pooled (level ''), all forces (level `all`) and each
-    force; columns COVERAGE_COLUMNS."""
+    force; columns COVERAGE_COLUMNS.
+
+    Where the true tau is zero (its boundary) no interval of a positive SD can hold it, so tau's coverage is left
+    undefined there; its bias still shows how much heterogeneity the model reads into identical effects.
+    """
     replicates = replicates.fillna({"level": ""})
+    tau_on_boundary = replicates["estimand"].eq(TAU) & replicates["truth"].eq(0)
+    replicates = replicates.astype({"covered_50": "object", "covered_90": "object"})
+    replicates.loc[tau_on_boundary, ["covered_50", "covered_90"]] = np.nan
     rows = []
     for (scenario, method, estimand, scope), estimates in replicates.groupby(
             ["scenario", "method", "estimand", "scope"], sort=False):
@@ -257,10 +264,10 @@ def target_table(coverage: pd.DataFrame, calibration: dict) -> pd.DataFrame:
     rows = coverage[coverage["method"].eq(HIERARCHICAL) & coverage["level"].fillna("").isin(["", ALL_FORCES])]
     table = rows[["scenario", "estimand", "scope", "n_replicates", "coverage_90", "coverage_90_low",
                   "coverage_90_high", "bias"]].reset_index(drop=True)
-    table["coverage_in_band"] = table["coverage_90"].between(*band)
+    table["coverage_in_band"] = table["coverage_90"].between(*band).where(table["coverage_90"].notna()).astype("boolean")
     pooled_difference = table["scope"].eq("pooled") & table["estimand"].eq(RISK_DIFFERENCE)
     table["bias_within_limit"] = (table["bias"].abs() <= limit).where(pooled_difference).astype("boolean")
-    table["meets_target"] = table["coverage_in_band"] & table["bias_within_limit"].fillna(True).astype(bool)
+    table["meets_target"] = (table["coverage_in_band"].fillna(True) & table["bias_within_limit"].fillna(True)).astype(bool)
     table["adversarial"] = [bool(scenario_settings(calibration, s).get("step_force")) for s in table["scenario"]]
     return table[TARGET_COLUMNS]
 
