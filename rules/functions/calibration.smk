@@ -43,6 +43,7 @@ def _scenario_fit_settings(scenario):
         "forces": calibration["forces"],
         "fit": calibration["fit"],
         "no_pooling_replicates": calibration["no_pooling_replicates"],
+        "refit_max_r_hat": calibration["refit_max_r_hat"],
         "scenarios": {scenario: own},
     }
 

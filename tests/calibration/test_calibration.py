@@ -5,8 +5,10 @@ import html
 import json
 import re
 
+import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
 import xarray as xr
 import yaml
@@ -18,6 +20,8 @@ from cara_eval.calibration.replicates import (
     REPLICATE_COLUMNS,
     clopper_pearson,
     coverage_table,
+    max_r_hat,
+    mixed_fit,
     scenario_hierarchy,
     scenario_settings,
     simulate_replicate,
@@ -41,6 +45,7 @@ TINY_CALIBRATION = {
     "sbc": {"replicates": 2, "design_scenario": "default", "thinned_draws": 19, "bins": 5},
     "fit": {"chains": 2, "draws": 50, "tune": 50, "sampler": "pymc"},
     "no_pooling_replicates": 1,
+    "refit_max_r_hat": 1.5,  # 2 x 50 draws; the refit itself is tested on its own (test_a_fit_that_did_not_mix...)
 }
 NINE = None  # simulate_population's forces argument for the nine forces
 
@@ -55,7 +60,8 @@ def _replicates(rows):
     table["bias"] = table["estimate"] - table["truth"]
     table["seconds"] = table["replicate"].map({0: 100.0, 1: 140.0})
     table["cpu_seconds"] = table["seconds"] / 2
-    return table.assign(estimand="risk_difference_per100", divergences=0, gate_passed=True)[REPLICATE_COLUMNS]
+    return table.assign(estimand="risk_difference_per100", divergences=0, gate_passed=True, max_r_hat=1.0,
+                        refitted=False)[REPLICATE_COLUMNS]
 
 
 def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_unit():
@@ -106,6 +112,26 @@ def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_ta
     assert pd.isna(targets.loc[("tau_zero", "tau"), "coverage_in_band"])
     assert targets.loc[("tau_zero", "tau"), "meets_target"]
     assert not targets.loc[("default", "tau"), "meets_target"]  # 100% is judged, and above the 85-95% band
+
+
+def _tiny_fit(config, seed):
+    """A real two-parameter PyMC fit with the replicate fit's settings (chains, draws, tune)."""
+    with pm.Model():
+        mu_log_hr = pm.Normal("mu_log_hr", 0.0, 1.0)
+        tau = pm.HalfNormal("tau", 1.0)
+        pm.Normal("y", mu_log_hr, tau + 0.5, observed=np.array([-0.3, 0.1, -0.2, 0.0]))
+        return pm.sample(draws=config["draws"], tune=config["tune"], chains=config["chains"], cores=1,
+                         random_seed=seed, progressbar=False, compute_convergence_checks=False)
+
+
+def test_a_fit_that_did_not_mix_is_refitted_once_with_four_chains_and_twice_the_draws():
+    settings = {"chains": 2, "draws": 60, "tune": 60}
+    idata, r_hat, refitted = mixed_fit(_tiny_fit, settings, {"refit_max_r_hat": 10.0}, seed=3)
+    assert not refitted and idata.posterior.sizes == {"chain": 2, "draw": 60} and r_hat == max_r_hat(idata)
+    # Every real fit has R-hat above 1.0, so a threshold of 1.0 forces the refit path.
+    idata, r_hat, refitted = mixed_fit(_tiny_fit, settings, {"refit_max_r_hat": 1.0}, seed=3)
+    assert refitted and idata.posterior.sizes == {"chain": 4, "draw": 120}
+    assert r_hat == max_r_hat(idata) == pytest.approx(float(az.rhat(idata).to_array().max()))
 
 
 def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):
@@ -274,6 +300,9 @@ def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated
         held = (fitted["q05"] <= fitted["truth"]) & (fitted["truth"] <= fitted["q95"])
         assert fitted["covered_90"].astype(bool).tolist() == held.tolist()
         assert (table["seconds"] > 0).all() and (table["cpu_seconds"] > 0).all()
+        # Every fit's mixing is recorded; above the threshold it would have been refitted.
+        assert (fitted["max_r_hat"] >= 1).all()
+        assert fitted["refitted"].astype(bool).tolist() == (fitted["max_r_hat"] > 1.5).tolist()
     assert (workdir / "logs/calibration_replicate/default/0.log").is_file()
     assert (workdir / "benchmarks/calibration_replicate/no_effect/1.tsv").is_file()
 
@@ -292,9 +321,12 @@ def test_coverage_tables_summarise_the_replicate_files(calibrated):
         fitted = replicates[replicates["method"].ne("naive_before_after")]
         for (method, estimand, scope, level), group in fitted.groupby(["method", "estimand", "scope", "level"]):
             row = rows.loc[(method, estimand, scope, level)]
-            assert row["coverage_90"] == pytest.approx(group["covered_90"].astype(float).mean())
             assert row["bias"] == pytest.approx((group["estimate"] - group["truth"]).mean())
             assert row["n_replicates"] == (1 if method == "no_pooling" else 2)  # no pooling: replicate 0 only
+            if estimand == "tau" and group["truth"].eq(0).all():  # no_effect: tau on its boundary
+                assert np.isnan(row["coverage_90"])
+                continue
+            assert row["coverage_90"] == pytest.approx(group["covered_90"].astype(float).mean())
             assert row["coverage_90_low"] <= row["coverage_90"] <= row["coverage_90_high"]
         for (method, estimand), group in fitted[fitted["scope"].eq("force")].groupby(["method", "estimand"]):
             assert rows.loc[(method, estimand, "force", "all"), "coverage_50"] == pytest.approx(

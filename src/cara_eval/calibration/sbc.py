@@ -19,14 +19,15 @@ import pymc as pm
 from matplotlib.figure import Figure
 from scipy import stats
 
-from cara_eval.calibration.replicates import cpu_seconds, replicate_model_config, simulate_replicate
+from cara_eval.calibration.replicates import cpu_seconds, mixed_fit, replicate_model_config, simulate_replicate
 from cara_eval.model.cells import Cells, CellSpec, build_cells
 from cara_eval.model.effectiveness import build_model, derive_seed, sample
 
 SBC_PARAMETERS = ["mu_log_hr", "tau", "trend_sd"]
 # Observed variable of the model -> the cell-table column it is drawn into.
 OBSERVED = {"events": ("hazard", "events"), "flag_events": ("binomial", "k")}
-SBC_COLUMNS = ["replicate", "parameter", "truth", "rank", "n_draws", "divergences", "seconds", "cpu_seconds"]
+SBC_COLUMNS = ["replicate", "parameter", "truth", "rank", "n_draws", "divergences", "max_r_hat", "refitted", "seconds",
+               "cpu_seconds"]
 UNIFORMITY_COLUMNS = ["parameter", "n_replicates", "bins", "chi_square", "df", "p_value", "max_ecdf_difference"]
 
 
@@ -70,14 +71,16 @@ def run_sbc_replicate(replicate: int, calibration: dict, model_config: dict, see
     cells = design_cells(calibration, fit_config, seed)
     truth, simulated = prior_draw(cells, fit_config, derive_seed(seed, "sbc_prior", str(replicate)))
     model = build_model(simulated, fit_config["priors"], fit_config["centred"], "partial")
-    idata = sample(model, fit_config["sampler"], fit_config["chains"], fit_config["draws"], fit_config["tune"],
-                   derive_seed(seed, "sbc_fit", str(replicate)), cores, fit_config["target_accept"])
+    idata, r_hat, refitted = mixed_fit(
+        lambda config, fit_seed: sample(model, config["sampler"], config["chains"], config["draws"], config["tune"],
+                                        fit_seed, cores, config["target_accept"]),
+        fit_config, calibration, derive_seed(seed, "sbc_fit", str(replicate)))
     n_draws = calibration["sbc"]["thinned_draws"]
     ranks = thinned_ranks(truth, idata.posterior, n_draws)
     divergences = int(idata.sample_stats["diverging"].sum())
     return pd.DataFrame([
         {"replicate": replicate, "parameter": name, "truth": truth[name], "rank": ranks[name], "n_draws": n_draws,
-         "divergences": divergences, "seconds": time.perf_counter() - started,
+         "divergences": divergences, "max_r_hat": r_hat, "refitted": refitted, "seconds": time.perf_counter() - started,
          "cpu_seconds": cpu_seconds() - cpu_started}
         for name in SBC_PARAMETERS
     ], columns=SBC_COLUMNS)
