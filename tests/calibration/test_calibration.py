@@ -75,6 +75,7 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
         ("s", 1, "bayes_hierarchical", "force", "b", -2.0, -2.0, -3.0, -1.0, -4.0, 0.0),   # both
         ("s", 1, "naive_before_after", "pooled", "", -5.0, -7.0, np.nan, np.nan, np.nan, np.nan),
     ])
+    replicates.loc[replicates["replicate"].eq(1) & replicates["method"].eq("bayes_hierarchical"), "refitted"] = True
     coverage = coverage_table(replicates).set_index(["scenario", "method", "estimand", "scope", "level"])
     assert list(coverage.reset_index().columns) == COVERAGE_COLUMNS
     pooled = coverage.loc[("s", "bayes_hierarchical", "risk_difference_per100", "pooled", "")]
@@ -92,6 +93,7 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     assert (force_a["n_replicates"], force_a["coverage_90"], force_a["coverage_50"]) == (2, 1.0, 0.5)
     naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
+    assert (pooled["n_refitted"], every_force["n_refitted"], naive["n_refitted"]) == (1, 1, 0)  # replicates, not rows
 
 
 def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_targets():
@@ -141,6 +143,7 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
         for r, shift in ((0, -3.0), (1, -5.0))  # the step force's interval holds the truth in replicate 0 only
         for scope, level, estimate in (("pooled", "", -5.5), ("force", "avon_and_somerset", -5.0 + shift))
     ])
+    replicates.loc[replicates["replicate"].eq(0), "refitted"] = True
     coverage_table(replicates).to_csv(tmp_path / "coverage.csv", index=False)
     calibration = tiny_config()["calibration"]
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
@@ -149,6 +152,7 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
     assert text.startswith("The run record of this calibration is missing (date, code version and K unknown).\n\n- ")
     assert ("the step that is not CARA moved Avon And Somerset's estimate by -4.0 per 100 on average (90% intervals "
             "held its true effect in 50%)") in text
+    assert "bias -0.5 per 100 (1 of these fits refitted with longer chains after a chain did not mix)" in text
 
 
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():

@@ -68,7 +68,7 @@ REPLICATE_COLUMNS = [
 COVERAGE_COLUMNS = [
     "scenario", "method", "estimand", "scope", "level", "n_replicates", "n_estimates",
     "coverage_50", "coverage_50_low", "coverage_50_high", "coverage_90", "coverage_90_low", "coverage_90_high",
-    "bias", "rmse", "mean_width_90", "seconds_per_replicate", "cpu_seconds_per_replicate",
+    "bias", "rmse", "mean_width_90", "seconds_per_replicate", "cpu_seconds_per_replicate", "n_refitted",
 ]
 
 
@@ -231,7 +231,7 @@ def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[float, floa
 
 
 def _coverage_row(estimates: pd.DataFrame, seconds: pd.DataFrame) -> dict:
-    """Coverage with its 95% Clopper-Pearson interval, bias, RMSE and width over one group of estimates.
+    """Coverage with its 95% Clopper-Pearson interval, bias, RMSE, width and refitted fits over one group of estimates.
 
     The unit is the replicate: with several forces per replicate (level `all`), each replicate contributes its
     share of covered forces, and the interval is that of (mean share x K) successes in K trials, which does not
@@ -242,7 +242,8 @@ def _coverage_row(estimates: pd.DataFrame, seconds: pd.DataFrame) -> dict:
     row = {"n_replicates": len(replicates), "n_estimates": len(estimates), "bias": error.mean(),
            "rmse": float(np.sqrt((error**2).mean())), "mean_width_90": (estimates["q95"] - estimates["q05"]).mean(),
            "seconds_per_replicate": seconds.loc[replicates, "seconds"].mean(),
-           "cpu_seconds_per_replicate": seconds.loc[replicates, "cpu_seconds"].mean()}
+           "cpu_seconds_per_replicate": seconds.loc[replicates, "cpu_seconds"].mean(),
+           "n_refitted": int(estimates.groupby("replicate")["refitted"].first().eq(True).sum())}
     for level in ("50", "90"):
         covered = estimates[f"covered_{level}"]
         if covered.isna().all():  # the naive estimate has no interval
