@@ -94,6 +94,10 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
     assert (pooled["n_refitted"], every_force["n_refitted"], naive["n_refitted"]) == (1, 1, 0)  # replicates, not rows
+    # Replicate files from before the refit rule have neither column: summarised as never refitted.
+    older = coverage_table(replicates.drop(columns=["max_r_hat", "refitted"]))
+    assert older["n_refitted"].eq(0).all()
+    pd.testing.assert_series_equal(older["coverage_90"], coverage.reset_index()["coverage_90"])
 
 
 def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_targets():

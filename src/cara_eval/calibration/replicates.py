@@ -261,8 +261,9 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
 
     Where the true tau is zero (its boundary) no interval of a positive SD can hold it, so tau's coverage is left
     undefined there; its bias still shows how much heterogeneity the model reads into identical effects.
+    Replicate files written before `max_r_hat` and `refitted` existed count as not refitted.
     """
-    replicates = replicates.fillna({"level": ""})
+    replicates = replicates.reindex(columns=REPLICATE_COLUMNS).fillna({"level": ""})
     tau_on_boundary = replicates["estimand"].eq(TAU) & replicates["truth"].eq(0)
     replicates = replicates.astype({"covered_50": "object", "covered_90": "object"})
     replicates.loc[tau_on_boundary, ["covered_50", "covered_90"]] = np.nan
