@@ -140,6 +140,22 @@ def test_a_fit_that_did_not_mix_is_refitted_once_with_four_chains_and_twice_the_
     assert r_hat == max_r_hat(idata) == pytest.approx(float(az.rhat(idata).to_array().max()))
 
 
+def test_report_separates_missed_targets_from_ones_this_k_cannot_decide(tmp_path):
+    # Pooled coverage 2/2 for every scenario: 100% is above the band, but with K = 2 its interval reaches into it.
+    rows = [(scenario, r, "bayes_hierarchical", "pooled", "", -5.0, estimate, -6.0, -4.0, -8.0, -2.0)
+            for scenario, estimate in (("close", -5.1), ("biased", -4.0)) for r in (0, 1)]
+    coverage = coverage_table(_replicates(rows))
+    calibration = {**tiny_config()["calibration"], "scenarios": {"close": {}, "biased": {}}}
+    coverage.to_csv(tmp_path / "coverage.csv", index=False)
+    target_table(coverage, calibration).to_csv(tmp_path / "targets.csv", index=False)
+    data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
+        "calibration": calibration, "calibration_run": {"coverage": str(tmp_path / "coverage.csv"),
+                                                        "targets": str(tmp_path / "targets.csv")}}})
+    text = calibration_section.calibration_markdown(data)
+    assert ("met in 0 of 2 non-adversarial scenarios; outside the band but not decided at this K (the coverage's 95% "
+            "interval reaches into it) in close; missed in biased.") in text  # biased: pooled bias +1.0 > 0.5
+
+
 def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):
     replicates = _replicates([
         ("adversarial_step", r, "bayes_hierarchical", scope, level, -5.0, estimate, estimate - 1, estimate + 1,

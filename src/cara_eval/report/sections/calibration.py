@@ -88,12 +88,19 @@ def calibration_markdown(data: ReportData) -> str:
         checked = targets[~targets["adversarial"].astype(bool) & targets["estimand"].isin([HEADLINE, "risk_ratio"])]
         met = checked.groupby("scenario", sort=False)["meets_target"].all()
         band = settings.get("targets", {}).get("coverage_90_band", [0.85, 0.95])
+        # A coverage outside the band whose binomial interval still reaches into it is not decided at this K.
+        open_interval = (checked["coverage_90_high"] >= band[0]) & (checked["coverage_90_low"] <= band[1])
+        bias_ok = checked["bias_within_limit"].fillna(True).astype(bool)
+        undecided = (checked["meets_target"] | (open_interval & bias_ok)).groupby(checked["scenario"], sort=False).all()
+        missed, open_ = met.index[~met & ~undecided], met.index[~met & undecided]
         header.append(
             f"Targets (90% coverage of the pooled and per-force risk difference and risk ratio inside "
             f"{percent(band[0])} to {percent(band[1])}, pooled bias within "
             f"±{settings.get('targets', {}).get('max_pooled_bias', 0.5)} per 100): met in {int(met.sum())} of "
             f"{len(met)} non-adversarial scenarios"
-            + (f"; missed in {', '.join(met.index[~met])}." if (~met).any() else ".")
+            + (f"; outside the band but not decided at this K (the coverage's 95% interval reaches into it) in "
+               f"{', '.join(open_)}" if len(open_) else "")
+            + (f"; missed in {', '.join(missed)}" if len(missed) else "") + "."
         )
     for scenario in dict.fromkeys(coverage["scenario"]):
         pooled = _cell(coverage, scenario, "bayes_hierarchical", HEADLINE, "pooled", "")
