@@ -108,12 +108,12 @@ def calibration_markdown(data: ReportData) -> str:
             continue
         sentence = (f"{scenario}: the 90% intervals held the pooled risk difference in {_coverage_interval(pooled)} "
                     f"of {int(pooled['n_replicates'])} replicates, bias {effect_text(pooled['bias'], HEADLINE)} per 100")
-        if pooled.get("n_refitted", 0) > 0:
-            sentence += (f" ({int(pooled['n_refitted'])} of these fits refitted with longer chains after a chain "
-                         "did not mix)")
         naive = _cell(coverage, scenario, "naive_before_after", HEADLINE, "pooled", "")
         if naive is not None:
             sentence += f" (naive before/after {effect_text(naive['bias'], HEADLINE)})"
+        if pooled.get("n_refitted", 0) > 0:
+            sentence += (f"; {int(pooled['n_refitted'])} of these fits refitted with longer chains after a chain "
+                         "did not mix")
         step_force = (settings.get("scenarios", {}).get(scenario) or {}).get("step_force")
         stepped = _cell(coverage, scenario, "bayes_hierarchical", HEADLINE, "force", step_force or "")
         if stepped is not None:
