@@ -181,9 +181,10 @@ def mixed_fit(fit, fit_config: dict, calibration: dict, seed: int):
         return idata, first, False
     longer = {**fit_config, "chains": 4, "draws": 2 * fit_config["draws"], "tune": 2 * fit_config["tune"]}
     idata = fit(longer, seed)
+    refitted = max_r_hat(idata)
     log.warning("R-hat %.3f above %s: refitted with 4 chains x %d draws, R-hat now %.3f", first,
-                calibration["refit_max_r_hat"], longer["draws"], max_r_hat(idata))
-    return idata, max_r_hat(idata), True
+                calibration["refit_max_r_hat"], longer["draws"], refitted)
+    return idata, refitted, True
 
 
 def run_replicate(scenario: str, replicate: int, calibration: dict, model_config: dict, seed: int,
