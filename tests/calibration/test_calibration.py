@@ -116,8 +116,31 @@ def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_ta
     calibration = {**tiny_config()["calibration"], "scenarios": {"tau_zero": {"tau": 0.0}, "default": {}}}
     targets = target_table(coverage.reset_index(), calibration).set_index(["scenario", "estimand"])
     assert pd.isna(targets.loc[("tau_zero", "tau"), "coverage_in_band"])
-    assert targets.loc[("tau_zero", "tau"), "meets_target"]
-    assert not targets.loc[("default", "tau"), "meets_target"]  # 100% is judged, and above the 85-95% band
+    assert targets.loc[("tau_zero", "tau"), "verdict"] == "met"
+    # 100% is judged and above the 85-95% band, but with K = 2 its interval (16-100%) reaches into it
+    assert targets.loc[("default", "tau"), "verdict"] == "not decided"
+
+
+def test_targets_judge_coverage_and_bias_with_their_uncertainty_at_this_k():
+    def scenario(name, errors, covered):
+        """K = len(errors) pooled risk differences (truth -5) with the given errors; covered ones get a wide interval."""
+        return [(name, r, "bayes_hierarchical", "pooled", "", -5.0, -5.0 + error, -5.0 + error - 0.1,
+                 -5.0 + error + 0.1, *((-9.0, -1.0) if hit else (-4.5 + error, -4.4 + error)))
+                for r, (error, hit) in enumerate(zip(errors, covered))]
+    k = 40
+    alternating = np.tile([-0.2, 0.2], k // 2)
+    rows = (scenario("holds", alternating, np.arange(k) % 10 != 0)  # 36/40 covered, bias 0
+            + scenario("undercovers", alternating, np.arange(k) % 2 == 0)  # 20/40: interval 34-66%, below 85%
+            + scenario("noisy_bias", 0.6 + 4 * alternating, np.arange(k) % 10 != 0)  # bias 0.6, SE 0.13
+            + scenario("steady_bias", 0.9 + alternating, np.arange(k) % 10 != 0))  # bias 0.9, SE 0.03
+    calibration = {**tiny_config()["calibration"], "scenarios": {name: {} for name in
+                                                                 ("holds", "undercovers", "noisy_bias", "steady_bias")}}
+    targets = target_table(coverage_table(_replicates(rows)), calibration).set_index("scenario")
+    assert targets["verdict"].to_dict() == {"holds": "met", "undercovers": "missed", "noisy_bias": "not decided",
+                                            "steady_bias": "missed"}
+    noisy = targets.loc["noisy_bias"]
+    assert noisy["bias_low"] < 0.5 < noisy["bias"] < noisy["bias_high"]
+    assert noisy["bias_high"] - noisy["bias"] == pytest.approx(1.96 * 0.8 / np.sqrt(k - 1), rel=1e-6)
 
 
 def _tiny_fit(config, seed):
@@ -152,8 +175,8 @@ def test_report_separates_missed_targets_from_ones_this_k_cannot_decide(tmp_path
         "calibration": calibration, "calibration_run": {"coverage": str(tmp_path / "coverage.csv"),
                                                         "targets": str(tmp_path / "targets.csv")}}})
     text = calibration_section.calibration_markdown(data)
-    assert ("met in 0 of 2 non-adversarial scenarios; outside the band but not decided at this K (the coverage's 95% "
-            "interval reaches into it) in close; missed in biased.") in text  # biased: pooled bias +1.0 > 0.5
+    assert ("met in 0 of 2 non-adversarial scenarios; not decided at this K (outside the target, but the 95% interval "
+            "of the coverage or bias reaches into it) in close; missed in biased.") in text  # biased: every error +1.0
 
 
 def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estimate(tmp_path):

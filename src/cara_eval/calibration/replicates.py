@@ -283,23 +283,37 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
 
 
 TARGET_COLUMNS = ["scenario", "estimand", "scope", "n_replicates", "coverage_90", "coverage_90_low", "coverage_90_high",
-                  "coverage_in_band", "bias", "bias_within_limit", "meets_target", "adversarial"]
+                  "coverage_in_band", "bias", "bias_low", "bias_high", "bias_within_limit", "verdict", "adversarial"]
+MET, NOT_DECIDED, MISSED = "met", "not decided", "missed"
 
 
 def target_table(coverage: pd.DataFrame, calibration: dict) -> pd.DataFrame:
     """The issue's targets for the hierarchical model: 90% coverage inside `target_band` (pooled and all forces)
-    and |pooled risk difference bias| <= `max_pooled_bias` per 100. Scenarios with a step that is not CARA are
-    marked adversarial: the design cannot tell that step from an effect, so they are expected to miss."""
+    and |pooled risk difference bias| <= `max_pooled_bias` per 100, each judged with its uncertainty at this K.
+
+    verdict: `met` when the coverage is in the band and the bias within the limit; `missed` when the coverage's 95%
+    Clopper-Pearson interval lies wholly outside the band or the bias's 95% interval (mean error +- 1.96 SE over
+    replicates) wholly beyond the limit; otherwise `not decided` (more replicates would tell). An undefined coverage
+    (tau at its boundary) is not judged. Scenarios with a step that is not CARA are marked adversarial: the design
+    cannot tell that step from an effect, so they are expected to miss."""
     band, limit = calibration["targets"]["coverage_90_band"], calibration["targets"]["max_pooled_bias"]
     rows = coverage[coverage["method"].eq(HIERARCHICAL) & coverage["level"].fillna("").isin(["", ALL_FORCES])]
     table = rows[["scenario", "estimand", "scope", "n_replicates", "coverage_90", "coverage_90_low",
                   "coverage_90_high", "bias"]].reset_index(drop=True)
-    table["coverage_in_band"] = table["coverage_90"].between(*band).where(table["coverage_90"].notna()).astype("boolean")
+    judged = table["coverage_90"].notna()
+    table["coverage_in_band"] = table["coverage_90"].between(*band).where(judged).astype("boolean")
+    coverage_missed = judged & ((table["coverage_90_high"] < band[0]) | (table["coverage_90_low"] > band[1]))
+    bias_se = np.sqrt((rows["rmse"].to_numpy() ** 2 - rows["bias"].to_numpy() ** 2).clip(0)
+                      / (rows["n_replicates"].to_numpy() - 1).clip(1))
+    table["bias_low"], table["bias_high"] = table["bias"] - 1.96 * bias_se, table["bias"] + 1.96 * bias_se
     pooled_difference = table["scope"].eq("pooled") & table["estimand"].eq(RISK_DIFFERENCE)
     table["bias_within_limit"] = (table["bias"].abs() <= limit).where(pooled_difference).astype("boolean")
-    table["meets_target"] = (table["coverage_in_band"].fillna(True) & table["bias_within_limit"].fillna(True)).astype(bool)
+    bias_missed = pooled_difference & ((table["bias_low"] > limit) | (table["bias_high"] < -limit))
+    met = table["coverage_in_band"].fillna(True) & table["bias_within_limit"].fillna(True)
+    table["verdict"] = np.select([met, coverage_missed | bias_missed], [MET, MISSED], NOT_DECIDED)
     table["adversarial"] = [bool(scenario_settings(calibration, s).get("step_force")) for s in table["scenario"]]
     return table[TARGET_COLUMNS]
+
 
 
 METHOD_LABELS = {HIERARCHICAL: "Partial pooling", NO_POOLING: "No pooling", NAIVE: "Naive before/after"}

@@ -11,6 +11,13 @@ METHOD_NAMES = {"bayes_hierarchical": "Partial pooling", "no_pooling": "No pooli
                 "naive_before_after": "Naive before/after"}
 ESTIMAND_NAMES = {HEADLINE: "Risk difference per 100", "risk_ratio": "Risk ratio", "tau": "tau"}
 SCOPE_LEVEL_NAMES = {("pooled", ""): "pooled", ("force", "all"): "each force"}
+VERDICTS = ["met", "not decided", "missed"]  # targets.csv `verdict`, best to worst
+
+
+def scenario_verdicts(targets: pd.DataFrame) -> pd.Series:
+    """Each scenario's verdict over its rows: missed if any row missed, else not decided if any is, else met."""
+    rank = targets["verdict"].map(VERDICTS.index)
+    return rank.groupby(targets["scenario"], sort=False).max().map(VERDICTS.__getitem__)
 
 
 def _run_file(data: ReportData, key: str) -> str | None:
@@ -86,20 +93,16 @@ def calibration_markdown(data: ReportData) -> str:
     targets = calibration_targets(data)
     if targets is not None:
         checked = targets[~targets["adversarial"].astype(bool) & targets["estimand"].isin([HEADLINE, "risk_ratio"])]
-        met = checked.groupby("scenario", sort=False)["meets_target"].all()
+        verdicts = scenario_verdicts(checked)
         band = settings.get("targets", {}).get("coverage_90_band", [0.85, 0.95])
-        # A coverage outside the band whose binomial interval still reaches into it is not decided at this K.
-        open_interval = (checked["coverage_90_high"] >= band[0]) & (checked["coverage_90_low"] <= band[1])
-        bias_ok = checked["bias_within_limit"].fillna(True).astype(bool)
-        undecided = (checked["meets_target"] | (open_interval & bias_ok)).groupby(checked["scenario"], sort=False).all()
-        missed, open_ = met.index[~met & ~undecided], met.index[~met & undecided]
+        open_, missed = verdicts.index[verdicts.eq("not decided")], verdicts.index[verdicts.eq("missed")]
         header.append(
             f"Targets (90% coverage of the pooled and per-force risk difference and risk ratio inside "
             f"{percent(band[0])} to {percent(band[1])}, pooled bias within "
-            f"±{settings.get('targets', {}).get('max_pooled_bias', 0.5)} per 100): met in {int(met.sum())} of "
-            f"{len(met)} non-adversarial scenarios"
-            + (f"; outside the band but not decided at this K (the coverage's 95% interval reaches into it) in "
-               f"{', '.join(open_)}" if len(open_) else "")
+            f"±{settings.get('targets', {}).get('max_pooled_bias', 0.5)} per 100): met in {int(verdicts.eq('met').sum())} "
+            f"of {len(verdicts)} non-adversarial scenarios"
+            + (f"; not decided at this K (outside the target, but the 95% interval of the coverage or bias reaches "
+               f"into it) in {', '.join(open_)}" if len(open_) else "")
             + (f"; missed in {', '.join(missed)}" if len(missed) else "") + "."
         )
     for scenario in dict.fromkeys(coverage["scenario"]):
