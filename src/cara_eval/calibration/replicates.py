@@ -315,7 +315,6 @@ def target_table(coverage: pd.DataFrame, calibration: dict) -> pd.DataFrame:
     return table[TARGET_COLUMNS]
 
 
-
 METHOD_LABELS = {HIERARCHICAL: "Partial pooling", NO_POOLING: "No pooling", NAIVE: "Naive before/after"}
 
 
