@@ -22,7 +22,8 @@ from test_rerun_scope import job_blocks
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 PROFILES = sorted((REPO / "profiles").glob("*/config.yaml"))
-# Both runs use the same threads per rule (the CI node has 2 CPUs), so samplers and BLAS see the same pools.
+# At most 2 threads per job (the CI node has 2 CPUs). The profiles give fits different threads (local 1, SLURM 4, so
+# 2 here): equal outputs also show that threads change a fit's speed, never its draws.
 PINNED_THREADS = ("--max-threads", "2")
 # The CI cluster has no accounting database: job states come from squeue (slurm.conf keeps them 10 min).
 CI_CLUSTER_ARGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
