@@ -1,7 +1,8 @@
 """Benchmark of the primary model: coarsened-cell fit vs a naive row-level Bernoulli fit, same model and data.
 
-Prints the cell count, wall and CPU time (build + compile + sample), minimum bulk ESS over the gated parameters,
-min ESS per second and whether the fit passes the configured gate. National scale: --cases 1000000 --forces 43.
+Prints the cell count, the CPU cost of one log-density + gradient evaluation (what each leapfrog step costs, JAX),
+wall and CPU time (build + compile + sample), leapfrog steps, minimum bulk ESS over the gated parameters, min ESS
+per second and whether the fit passes the configured gate. National scale: --cases 1000000 --forces 43.
 Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie|nutpie_jax] [--draws N]
        [--tune N] [--cases N] [--forces N] [--naive-draws 200] [--trend linear|nonlinear] [--skip-naive]
 """
@@ -9,6 +10,7 @@ Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie
 import argparse
 import time
 
+import jax
 import yaml
 
 from cara_eval.common.compile_cache import use_compile_dir
@@ -16,21 +18,41 @@ from cara_eval.common.compile_cache import use_compile_dir
 CONFIG = yaml.safe_load(open("config/config.yaml"))
 use_compile_dir(CONFIG["model"]["compile_dir"])
 
+from pymc.sampling.jax import get_jaxified_logp  # noqa: E402
+
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells  # noqa: E402
 from cara_eval.model.effectiveness import build_model, sample  # noqa: E402
 from cara_eval.model.gate import gate_table  # noqa: E402
 from cara_eval.synth.population import simulate_population  # noqa: E402
 
 
+def gradient_microseconds(cells, settings, repeats=2000):
+    """CPU microseconds per log-density + gradient evaluation of the JAX-compiled model at its initial point.
+
+    A fit's sampling cost is this times its leapfrog steps (plus the sampler's overhead per call), so a change to
+    the model's graph can be judged here in seconds, without sampling."""
+    model = build_model(cells, settings["priors"], settings["centred"])
+    point = model.initial_point()
+    values = [jax.numpy.asarray(point[variable.name]) for variable in model.value_vars]
+    step = jax.jit(jax.value_and_grad(get_jaxified_logp(model, negative_logp=False)))
+    jax.block_until_ready(step(values))
+    start = time.process_time()
+    for _ in range(repeats):
+        result = step(values)
+    jax.block_until_ready(result)
+    return 1e6 * (time.process_time() - start) / repeats
+
+
 def timed_fit(cells, settings, sampler, chains, draws, tune, seed):
-    """Build, compile and sample; return (wall s, CPU s, min bulk ESS, divergences, max R-hat, gate passed)."""
+    """Build, compile and sample; return (wall s, CPU s, leapfrog steps, min bulk ESS, divergences, max R-hat, gate)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     model = build_model(cells, settings["priors"], settings["centred"])
     idata = sample(model, sampler, chains, draws, tune, seed, cores=2, target_accept=settings["target_accept"])
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     gate = gate_table(idata, "bench", settings["gate"])
-    return (seconds, cpu_seconds, gate["ess_bulk"].min(), int(gate["divergences"].iloc[0]), gate["r_hat"].max(),
-            bool(gate["passed"].all()))
+    steps = int(idata.sample_stats["n_steps"].sum())
+    return (seconds, cpu_seconds, steps, gate["ess_bulk"].min(), int(gate["divergences"].iloc[0]),
+            gate["r_hat"].max(), bool(gate["passed"].all()))
 
 
 def main():
@@ -56,13 +78,14 @@ def main():
     print(f"cells: {len(cells.hazard):,} hazard + {len(cells.binomial):,} binomial = "
           f"{len(cells.hazard) + len(cells.binomial):,} ({len(cells.standard):,} ATT cells), "
           f"aggregated in {time.perf_counter() - started:.1f} s")
-    print(f"{'fit':<24}{'chains x draws':>15}{'wall s':>8}{'CPU s':>8}{'min ESS':>9}{'ESS/s':>8}{'div':>5}"
+    print(f"log density + gradient (JAX): {gradient_microseconds(cells, settings):.0f} us CPU per evaluation")
+    print(f"{'fit':<24}{'chains x draws':>15}{'wall s':>8}{'CPU s':>8}{'steps':>9}{'min ESS':>9}{'ESS/s':>8}{'div':>5}"
           f"{'max R-hat':>10}{'gate':>7}")
 
     def report(label, draws, result):
-        seconds, cpu, ess, divergences, r_hat, passed = result
-        print(f"{label:<24}{f'{args.chains} x {draws}':>15}{seconds:>8.1f}{cpu:>8.1f}{ess:>9.0f}{ess / seconds:>8.2f}"
-              f"{divergences:>5}{r_hat:>10.3f}{'passed' if passed else 'FAILED':>7}")
+        seconds, cpu, steps, ess, divergences, r_hat, passed = result
+        print(f"{label:<24}{f'{args.chains} x {draws}':>15}{seconds:>8.1f}{cpu:>8.1f}{steps:>9,}{ess:>9.0f}"
+              f"{ess / seconds:>8.2f}{divergences:>5}{r_hat:>10.3f}{'passed' if passed else 'FAILED':>7}")
         return ess / seconds
 
     fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, CONFIG["seed"])

@@ -84,7 +84,7 @@ def known_effect_fit(request):
     cases = simulate_cases(n_per_force=500, log_hr=-0.7, flag_forces=("charlie",), seed=request.param)
     cells = build_cells(cases, CellSpec())
     model = build_model(cells, PRIORS, SMALL_DATA_CENTRED)
-    idata = sample(model, "pymc", 4, 300, 300, request.param, cores=2, target_accept=0.95)
+    idata = sample(model, "nutpie_jax", 4, 300, 300, request.param, cores=2, target_accept=0.95)
     return cases, cells, idata
 
 

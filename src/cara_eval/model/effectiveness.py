@@ -151,7 +151,7 @@ class ForceStructure:
             + self.walk[block["period"]]
             + (self.drift + self.force_slope[block["force"]])
             * (self.years[block["period"]] - self.force_mean_year[block["force"]])
-            + (block["x"] * self.beta).sum(axis=1)  # not pt.dot: pip's PyTensor has no BLAS to link
+            + pt.dot(block["x"], self.beta)  # under JAX a row-wise sum of products cost 40% of each gradient
         )
 
     def cara_log_effect(self, block: dict, force_effect=None):
@@ -328,7 +328,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
             )
             n = pm.Data("binomial_n", table["n"].to_numpy(), dims="binomial_cell")
             eta = log_hazard_untreated(block) + cara * terms.cara_log_effect(block)
-            cumulative_hazard = pt.exp(eta) * (days * baseline_hazard).sum(axis=1)
+            cumulative_hazard = pt.exp(eta) * pt.dot(days, baseline_hazard)
             # logit(1 - exp(-H)) = log(1 - exp(-H)) + H: finite for any H, so no start point gives -inf.
             pm.Binomial(
                 "flag_events",
