@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from cara_eval.calibration.replicates import SUMMARY_FILES, summary_source
+
 
 def get_report_sources():
     """The .qmd main file, its partials and styling: an edit to any of them reruns the render."""
@@ -106,28 +108,32 @@ def get_report_config(wildcards):
 
 
 def get_report_calibration_run():
-    """The last calibration run's tables and run record, if any, as paths and checksums: params, not inputs.
+    """The calibration's tables and run record, if any (cara_eval.calibration.replicates.summary_source: this
+    checkout's results/calibration, else the newest copy in config report.calibration_archive), as paths and
+    checksums: params, not inputs.
 
     Calibration is not part of the default run; as inputs they would pull its replicate fits into every report
     build (and rerun them whenever the model config changes). As params the report shows whatever run exists,
     and a new calibration run (new checksums) re-renders the report. Keys: coverage, targets, run, sbc_ranks,
-    sbc_uniformity (each present when its file is), and sha256 of them all.
+    sbc_uniformity (each present when its file is), archive (the folder, when the summary is an archived copy), and
+    sha256 of the files.
     """
-    files = {
-        "coverage": Path("results/calibration/coverage.csv"),
-        "targets": Path("results/calibration/targets.csv"),
-        "run": Path("results/calibration/run.json"),
-        "sbc_ranks": Path("results/calibration/sbc_ranks.csv"),
-        "sbc_uniformity": Path("results/calibration/sbc_uniformity.csv"),
-    }
-    present = {key: path for key, path in files.items() if path.is_file()}
-    if "coverage" not in present:
+    directory, archived = summary_source(
+        "results/calibration", config["report"].get("calibration_archive")
+    )
+    if directory is None:
         return {}
+    present = {
+        key: directory / name
+        for key, name in SUMMARY_FILES.items()
+        if (directory / name).is_file()
+    }
     digest = hashlib.sha256()
     for path in present.values():
         digest.update(path.read_bytes())
     return {
         **{key: str(path.resolve()) for key, path in present.items()},
+        **({"archive": str(directory)} if archived else {}),
         "sha256": digest.hexdigest(),
     }
 

@@ -12,7 +12,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 import yaml
-from conftest import deep_merge, make_workdir, run_snakemake, tiny_config
+from conftest import REPO, deep_merge, make_workdir, run_snakemake, tiny_config
 
 from cara_eval.calibration.replicates import (
     COVERAGE_COLUMNS,
@@ -25,6 +25,7 @@ from cara_eval.calibration.replicates import (
     scenario_hierarchy,
     scenario_settings,
     simulate_replicate,
+    summary_source,
     target_table,
 )
 from cara_eval.calibration.sbc import SBC_PARAMETERS, rank_counts, thinned_ranks, uniform_band, uniformity_table
@@ -196,6 +197,42 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
     assert ("the step that is not CARA moved Avon And Somerset's estimate by -4.0 per 100 on average (90% intervals "
             "held its true effect in 50%)") in text
     assert "bias -0.5 per 100; 1 of these fits refitted with longer chains after a chain did not mix" in text
+
+
+def test_the_report_shows_this_checkouts_calibration_else_the_newest_archived_one(tmp_path):
+    results, archive = tmp_path / "results" / "calibration", tmp_path / "docs" / "calibration"
+    assert summary_source(results, archive) == (None, False)
+    for run_date in ("2026-11-30", "2026-12-01", "2026-12-02"):
+        (archive / run_date).mkdir(parents=True)
+    for run_date in ("2026-11-30", "2026-12-01"):  # 2026-12-02 has no coverage table: not a summary
+        (archive / run_date / "coverage.csv").write_text("scenario\n")
+    assert summary_source(results, archive) == (archive / "2026-12-01", True)
+    assert summary_source(results, None) == (None, False)
+    results.mkdir(parents=True)
+    (results / "coverage.csv").write_text("scenario\n")
+    assert summary_source(results, archive) == (results, False)
+
+
+def test_the_archived_calibration_reads_as_the_report_quotes_it():
+    # What a fresh clone's report shows: the newest summary archived under config report.calibration_archive.
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    directory, archived = summary_source(REPO / "no-results-here", REPO / config["report"]["calibration_archive"])
+    assert archived and directory.parent == REPO / "docs" / "calibration"
+    run = json.loads((directory / "run.json").read_text())
+    files = {key: str(directory / name) for key, name in (
+        ("coverage", "coverage.csv"), ("targets", "targets.csv"), ("run", "run.json"),
+        ("sbc_ranks", "sbc_ranks.csv"), ("sbc_uniformity", "sbc_uniformity.csv"))}
+    data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
+        "calibration": config["calibration"], "calibration_run": {**files, "archive": "docs/calibration/x"}}})
+    text = calibration_section.calibration_markdown(data)
+    assert text.startswith(f"Calibration run of {run['run_date'][:10]} (commit {run['git']['commit'][:10]}), "
+                           "archived in `docs/calibration/x` (not rerun with this report); replicates per scenario: ")
+    assert all(f"{scenario} {k}" in text for scenario, k in run["replicates"]["scenarios"].items())
+    assert run.get("note", "") in text
+    coverage = calibration_section.calibration_coverage(data)
+    assert set(coverage["scenario"]) == set(run["replicates"]["scenarios"])
+    assert len(calibration_section.calibration_table(data)) == coverage["level"].isin(["", "all"]).sum()
+    assert calibration_section.sbc_figure(data).axes
 
 
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():

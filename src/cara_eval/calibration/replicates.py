@@ -20,6 +20,7 @@ import resource
 import time
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -345,6 +346,21 @@ def coverage_figure(coverage: pd.DataFrame, target_band: tuple[float, float] = (
     bias.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# The files of one calibration summary (results/calibration, or a dated copy archived with the code), by report key.
+SUMMARY_FILES = {"coverage": "coverage.csv", "targets": "targets.csv", "run": "run.json", "sbc_ranks": "sbc_ranks.csv",
+                 "sbc_uniformity": "sbc_uniformity.csv"}
+
+
+def summary_source(results: str | Path, archive: str | Path | None) -> tuple[Path | None, bool]:
+    """The calibration summary a report shows, and whether it is an archived copy: the run in `results` when it has
+    a coverage table, else the newest dated folder of `archive` that has one (committed with the code, so a fresh
+    clone's report carries the evidence for its intervals without rerunning hours of replicates), else none."""
+    if (Path(results) / SUMMARY_FILES["coverage"]).is_file():
+        return Path(results), False
+    archived = sorted(Path(archive).glob(f"*/{SUMMARY_FILES['coverage']}")) if archive else []
+    return (archived[-1].parent, True) if archived else (None, False)
 
 
 def run_record(replicate_counts: dict, run_date: datetime | None = None) -> dict:

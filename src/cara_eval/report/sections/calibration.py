@@ -46,7 +46,8 @@ def sbc_uniformity(data: ReportData) -> pd.DataFrame | None:
 
 
 def run_text(data: ReportData) -> str:
-    """Date, code version and K per scenario of the run the tables come from."""
+    """Date, code version and K per scenario of the run the tables come from; where it is archived, and the run
+    record's note (how a summary merged from several runs was put together), if any."""
     path = _run_file(data, "run")
     if not path:
         return "The run record of this calibration is missing (date, code version and K unknown)."
@@ -62,8 +63,11 @@ def run_text(data: ReportData) -> str:
         k_text = "replicates per scenario: " + ", ".join(f"{s} {k}" for s, k in counts.items())
     ranks = sbc_ranks(data)  # what was run, not what the config asks for: SBC is summarised by its own rule
     sbc = 0 if ranks is None else ranks["replicate"].nunique()
-    return (f"Calibration run of {run['run_date'][:10]} ({version}); {k_text}"
-            f"{f'; {sbc} simulation-based calibration replicates' if sbc else ''}.")
+    archive = _run_file(data, "archive")
+    source = f", archived in `{archive}` (not rerun with this report)" if archive else ""
+    note = f" {run['note']}" if run.get("note") else ""
+    return (f"Calibration run of {run['run_date'][:10]} ({version}){source}; {k_text}"
+            f"{f'; {sbc} simulation-based calibration replicates' if sbc else ''}.{note}")
 
 
 def _cell(coverage: pd.DataFrame, scenario: str, method: str, estimand: str, scope: str, level: str):
