@@ -18,6 +18,7 @@ from cara_eval.calibration.replicates import (
     COVERAGE_COLUMNS,
     EFFECT_SHARE,
     REPLICATE_COLUMNS,
+    SUMMARY_FILES,
     clopper_pearson,
     coverage_table,
     max_r_hat,
@@ -219,9 +220,7 @@ def test_the_archived_calibration_reads_as_the_report_quotes_it():
     directory, archived = summary_source(REPO / "no-results-here", REPO / config["report"]["calibration_archive"])
     assert archived and directory.parent == REPO / "docs" / "calibration"
     run = json.loads((directory / "run.json").read_text())
-    files = {key: str(directory / name) for key, name in (
-        ("coverage", "coverage.csv"), ("targets", "targets.csv"), ("run", "run.json"),
-        ("sbc_ranks", "sbc_ranks.csv"), ("sbc_uniformity", "sbc_uniformity.csv"))}
+    files = {key: str(directory / name) for key, name in SUMMARY_FILES.items()}
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
         "calibration": config["calibration"], "calibration_run": {**files, "archive": "docs/calibration/x"}}})
     text = calibration_section.calibration_markdown(data)
@@ -433,9 +432,7 @@ def test_coverage_tables_summarise_the_replicate_files(calibrated):
     assert (workdir / "results/calibration/sbc_ranks.png").read_bytes().startswith(b"\x89PNG")
 
     # The report's appendix quotes this run's numbers.
-    run_files = {key: str(workdir / f"results/calibration/{name}") for key, name in (
-        ("coverage", "coverage.csv"), ("targets", "targets.csv"), ("run", "run.json"),
-        ("sbc_ranks", "sbc_ranks.csv"), ("sbc_uniformity", "sbc_uniformity.csv"))}
+    run_files = {key: str(workdir / "results/calibration" / name) for key, name in SUMMARY_FILES.items()}
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10},
                        "config": {"calibration": config["calibration"], "calibration_run": run_files}})
     text = calibration_section.calibration_markdown(data)
