@@ -17,7 +17,7 @@ from cara_eval.planning import months_to_conclusive_markdown
 from cara_eval.report.data import ReportData
 from cara_eval.report.force.effect import effect_markdown, effect_table
 from cara_eval.report.force.planning import is_planned, planning_markdown
-from cara_eval.report.formatting import per100, per100_interval
+from cara_eval.report.formatting import effect_cell, per100, per100_interval
 
 FORCES = {"hampshire": "Hampshire", "norfolk": "Norfolk", "cambridgeshire": "Cambridgeshire"}
 FLAG_ONLY, SMALL = "cambridgeshire", "norfolk"
@@ -69,7 +69,7 @@ def test_effects_in_words_are_the_forest_tables(force_run):
         assert (f"the estimate for {name} is {per100(partial['mean'])} per 100 "
                 f"({per100_interval(partial['q05'], partial['q95'])})") in text
         assert f"Nationally, {per100(pooled['mean'])} per 100 CARA cases" in text
-        assert f"{partial['mean']:+.1f} ({partial['q05']:+.1f} to {partial['q95']:+.1f})" in text
+        assert effect_cell(partial["mean"], partial["q05"], partial["q95"]) in text  # "+0.0", never "-0.0"
 
 
 @pytest.mark.slow
