@@ -108,8 +108,9 @@ def test_trial_forces_run_through_the_workflow(tmp_path):
     """Twenty randomised trials in one calendar year, flag only, nothing but the arm recorded: ingest, imputation
     (nothing to impute) and its figures, case mix, model terms, fit, posterior predictive check, pooling and
     truth check all run."""
+    fit = {**SHORT_FIT, "draws": 300}
     config = deep_merge(tiny_config(), {"forces": TRIAL_FORCES, "synthetic": {"n_cases": 600}, "imputation": {"m": 1},
-                                        "model": {**SHORT_FIT, "draws": 300, "gate": short_gate(2, 300)}})
+                                        "model": {**fit, "gate": short_gate(fit["chains"], fit["draws"])}})
     workdir = make_workdir(tmp_path / "work", config, ("--mappings-out", "config/forces"))
     run_snakemake(workdir, "results/model/any_reoffence/terms.csv", "results/model/any_reoffence/truth_check.csv",
                   "results/impute/diagnostics/observed_vs_imputed.png", "results/quality/case_mix.csv")
