@@ -60,6 +60,17 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     return proc
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Work units for pytest-xdist's `--dist loadgroup` (`./cara test` runs two workers): a test file stays on one
+    worker, so its module fixtures are built once, and every test that reads the shared tiny run (by fixture, or
+    marked `reads_tiny_run` where a fixture fetches it late) goes to one worker, so that run is built once.
+    Runs before xdist's own hook, which reads these marks."""
+    for item in items:
+        reads_tiny_run = "tiny_run" in item.fixturenames or item.get_closest_marker("reads_tiny_run")
+        item.add_marker(pytest.mark.xdist_group("tiny_run" if reads_tiny_run else item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One complete default-target run of the tiny config, shared by the tests that read its outputs."""

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import REPO, make_workdir, run_snakemake, tiny_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reads_tiny_run]
 
 EXTRA_FORCE = "dorset"
 POOLED_RULES = ("impute_dataset", "model_fit", "model_pool", "report_render")

@@ -20,6 +20,8 @@ from conftest import REPO, make_workdir, run_snakemake
 from test_envs import rule_blocks
 from test_rerun_scope import job_blocks
 
+pytestmark = pytest.mark.reads_tiny_run
+
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 PROFILES = sorted((REPO / "profiles").glob("*/config.yaml"))
 # At most 2 threads per job (the CI node has 2 CPUs; the profile gives fits 4), as in the local run. SLURM jobs start
