@@ -12,10 +12,10 @@ import pandas as pd  # noqa: E402
 
 from cara_eval.model.effectiveness import derive_seed  # noqa: E402
 from cara_eval.model.gate import gate_table  # noqa: E402
-from cara_eval.sensitivity.analyses import POOLING_VARIANTS, lofo_score, variant_settings  # noqa: E402
+from cara_eval.sensitivity.analyses import VARIANT_OF_POOLING, lofo_score, variant_settings  # noqa: E402
 
 pooling, dataset, force = snakemake.wildcards.pooling, snakemake.wildcards.dataset, snakemake.wildcards.force
-variant = {p: v for v, p in POOLING_VARIANTS.items()}[pooling]
+variant = VARIANT_OF_POOLING[pooling]
 settings, _, _ = variant_settings(snakemake.params.model, snakemake.params.sensitivity, variant)
 seed = derive_seed(snakemake.params.seed, "sensitivity_lofo", pooling, dataset, force)
 cases = pd.read_parquet(snakemake.input.cases)

@@ -20,7 +20,7 @@ CONFIG = yaml.safe_load(open("config/config.yaml"))
 use_compile_dir(CONFIG["model"]["compile_dir"])
 
 from cara_eval.model.effectiveness import derive_seed, fit_cases  # noqa: E402
-from cara_eval.sensitivity.analyses import POOLING_VARIANTS, lofo_score, psis_lofo_scores, variant_settings  # noqa: E402
+from cara_eval.sensitivity.analyses import VARIANT_OF_POOLING, lofo_score, psis_lofo_scores, variant_settings  # noqa: E402
 from cara_eval.synth.population import simulate_population  # noqa: E402
 
 PARETO_K_RELIABLE = 0.7
@@ -43,7 +43,7 @@ def main():
           f"(refits), {args.copies} (importance sampling, every {args.thin}. draw)")
     tables = []
     for pooling in args.poolings:
-        variant = {p: v for v, p in POOLING_VARIANTS.items()}[pooling]
+        variant = VARIANT_OF_POOLING[pooling]
         settings, _, _ = variant_settings(CONFIG["model"], CONFIG["sensitivity"], variant)
         seed = derive_seed(CONFIG["seed"], "bench_lofo", pooling)
         started = time.perf_counter()

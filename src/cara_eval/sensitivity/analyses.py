@@ -32,6 +32,7 @@ SUMMARY_COLUMNS = ["analysis", "variant", "estimand", "mean", "q05", "q95", "pro
 SUMMARY_ESTIMANDS = ["risk_difference_per100", "tau", "pr_any_reduction"]
 OBSERVED_BLOCKS = ["events", "flag_events"]
 POOLING_VARIANTS = {"primary": "partial", "pooling_none": "none", "pooling_complete": "complete"}
+VARIANT_OF_POOLING = {pooling: variant for variant, pooling in POOLING_VARIANTS.items()}
 
 
 def variant_settings(model_config: dict, sensitivity_config: dict, variant: str) -> tuple[dict, str, str]:
@@ -159,6 +160,11 @@ def new_force_posterior(idata: az.InferenceData, model: pm.Model, slot: int, pri
     return az.InferenceData(posterior=stacked)
 
 
+def new_force_centring(settings: dict) -> dict:
+    """The parameterisation `new_force_posterior` draws a new force's terms in: the model's, non-centred by default."""
+    return {"intercepts": False, "effects": False, **settings["centred"]}
+
+
 def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, seed: int, copies: int,
                cores: int = 1):
     """Refit without `force`; log predictive density of its cells under a new force drawn as the pooling says.
@@ -173,7 +179,7 @@ def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, se
     cells, _, idata = fit_cases(train, settings, seed, cores, pooling)
     score_cells = heldout_cells(cells, held, placeholder=cells.forces[0])
     score_model = build_model(score_cells, settings["priors"], settings["centred"], pooling)
-    centred = {"intercepts": False, "effects": False, **settings["centred"]}
+    centred = new_force_centring(settings)
     draws = new_force_posterior(idata, score_model, 0, settings["priors"], pooling, centred, copies, seed + 1)
     joint = cell_log_likelihood(score_model, draws).sum("cell").to_numpy().ravel()
     n_cells = len(score_cells.hazard) + len(score_cells.binomial)
@@ -190,7 +196,7 @@ def psis_lofo_scores(cells, model: pm.Model, idata: az.InferenceData, settings: 
 
     The ratios are 1 / p(y_force | draw), the force's cells' joint density averaged over its new-force draws. Where
     `pareto_k` exceeds 0.7 the estimate is not reliable and only the refit (`lofo_score`) answers."""
-    centred = {"intercepts": False, "effects": False, **settings["centred"]}
+    centred = new_force_centring(settings)
     cell_force = np.concatenate([cells.force_index(table) for table in (cells.hazard, cells.binomial) if len(table)])
     rows = []
     for slot, force in enumerate(cells.forces):
