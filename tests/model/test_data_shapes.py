@@ -25,8 +25,7 @@ def short_gate(chains: int, draws: int) -> dict:
 
 
 SHORT_GATE = short_gate(SHORT_FIT["chains"], SHORT_FIT["draws"])
-COVARIATES = ["covariate:age_30_44", "covariate:age_45_plus", "covariate:prior_1", "covariate:prior_2_plus",
-              "covariate:female", "covariate:together"]
+COVARIATES = [f"covariate:{name}" for name in CellSpec().covariates]
 
 
 def population(forces, n_cases, seed=5):

@@ -32,7 +32,7 @@ class CellSpec:
 
     interval_breaks: tuple[int, ...] = (0, 90, 365)
     age_breaks: tuple[int, ...] = (18, 30, 45)
-    prior_da_cap: int = 2
+    prior_da_cap: int = 5
 
     @classmethod
     def from_config(cls, cells_config: dict) -> CellSpec:
