@@ -26,6 +26,29 @@ rule sensitivity_fit:
         "../scripts/sensitivity_fit.py"
 
 
+checkpoint sensitivity_lofo_psis:
+    input:
+        cases="results/impute/{dataset}.parquet",
+        idata=get_lofo_full_fit("idata.nc"),
+        gate=get_lofo_full_fit("gate.csv"),
+    output:
+        scores="results/sensitivity/lofo_psis/{pooling}/{dataset}.csv",
+    log:
+        "logs/sensitivity_lofo_psis/{pooling}/{dataset}.log",
+    benchmark:
+        "benchmarks/sensitivity_lofo_psis/{pooling}/{dataset}.tsv"
+    wildcard_constraints:
+        pooling="partial|complete|none",
+    conda:
+        "../envs/model.yaml"
+    params:
+        model=config["model"],
+        sensitivity=config["sensitivity"],
+        seed=config["seed"],
+    script:
+        "../scripts/sensitivity_lofo_psis.py"
+
+
 rule sensitivity_lofo:
     input:
         cases="results/impute/{dataset}.parquet",
@@ -89,14 +112,19 @@ rule sensitivity_loo:
 
 rule sensitivity_lofo_combine:
     input:
-        scores=get_lofo_scores("csv"),
-        gates=get_lofo_scores("gate.csv"),
+        importance_sampled=get_lofo_importance_sampled(),
+        refits=get_lofo_refits("csv"),
+        gates=get_lofo_refits("gate.csv"),
     output:
         table="results/sensitivity/lofo.csv",
     log:
         "logs/sensitivity_lofo_combine/all.log",
     conda:
         "../envs/model.yaml"
+    params:
+        max_pareto_k=config["sensitivity"]["lofo"]["importance_sampling"][
+            "max_pareto_k"
+        ],
     script:
         "../scripts/sensitivity_lofo_combine.py"
 

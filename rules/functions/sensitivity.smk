@@ -1,6 +1,13 @@
 """Decisions of the sensitivity stage (its get_* functions), kept apart from its rules."""
 
-from cara_eval.sensitivity.analyses import POOLING_VARIANTS, variant_settings
+import pandas as pd
+
+from cara_eval.sensitivity.analyses import (
+    POOLING_VARIANTS,
+    VARIANT_OF_POOLING,
+    lofo_refits_needed,
+    variant_settings,
+)
 
 
 def is_sensitivity_on(analysis):
@@ -81,15 +88,55 @@ def get_mnar_fit_dirs():
     }
 
 
-def get_lofo_scores(name):
-    """One refit per (pooling, dataset, held-out force)."""
-    lofo = config["sensitivity"]["lofo"]
+def get_lofo_full_fit(name):
+    """The full-data fit of a pooling whose draws the importance-sampled leave-one-force-out scores reweight."""
+
+    def path(wildcards):
+        variant = VARIANT_OF_POOLING[wildcards.pooling]
+        return f"results/sensitivity/fits/{variant}/{wildcards.dataset}/{name}"
+
+    return path
+
+
+def get_lofo_runs():
+    """(pooling, dataset) pairs the leave-one-force-out analysis scores every force of."""
     return [
-        f"results/sensitivity/lofo/{pooling}/{dataset}/{force}.{name}"
-        for pooling in lofo["poolings"]
+        (pooling, dataset)
+        for pooling in config["sensitivity"]["lofo"]["poolings"]
         for dataset in config["sensitivity"]["datasets"]
-        for force in get_forces()
     ]
+
+
+def get_lofo_importance_sampled():
+    """One importance-sampled table (every force) per (pooling, dataset)."""
+    return [
+        f"results/sensitivity/lofo_psis/{pooling}/{dataset}.csv"
+        for pooling, dataset in get_lofo_runs()
+    ]
+
+
+def get_lofo_refits(name):
+    """One refit per (pooling, dataset, held-out force) whose importance-sampled score is unreliable (Pareto k above
+    `sensitivity.lofo.importance_sampling.max_pareto_k`): known once the checkpoint has scored every force.
+    """
+    max_pareto_k = config["sensitivity"]["lofo"]["importance_sampling"]["max_pareto_k"]
+
+    def files(wildcards):
+        paths = []
+        for pooling, dataset in get_lofo_runs():
+            scored = checkpoints.sensitivity_lofo_psis.get(
+                pooling=pooling, dataset=dataset
+            )
+            scores = scored.output.scores
+            for row in lofo_refits_needed(
+                pd.read_csv(scores), max_pareto_k
+            ).itertuples():
+                paths.append(
+                    f"results/sensitivity/lofo/{row.pooling}/{row.dataset}/{row.force}.{name}"
+                )
+        return paths
+
+    return files
 
 
 def get_sensitivity_tables():

@@ -31,9 +31,11 @@ def main():
     parser.add_argument("--cases", type=int, default=CONFIG["synthetic"]["n_cases"])
     parser.add_argument("--poolings", nargs="+", default=["partial"], choices=["partial", "complete", "none"])
     parser.add_argument("--refit-forces", type=int, default=9, help="refit only the first N forces (time)")
-    parser.add_argument("--copies", type=int, default=64,
+    sampling = CONFIG["sensitivity"]["lofo"]["importance_sampling"]
+    parser.add_argument("--copies", type=int, default=sampling["new_force_copies"],
                         help="new-force draws per posterior draw in the importance-sampling route")
-    parser.add_argument("--thin", type=int, default=4, help="importance-sample every n-th draw of the full fit")
+    parser.add_argument("--thin", type=int, default=sampling["thin"],
+                        help="importance-sample every n-th draw of the full fit")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # each pooling's table as it is done (the refits take minutes)
 
@@ -47,11 +49,11 @@ def main():
         settings, _, _ = variant_settings(CONFIG["model"], CONFIG["sensitivity"], variant)
         seed = derive_seed(CONFIG["seed"], "bench_lofo", pooling)
         started = time.perf_counter()
-        cells, model, idata = fit_cases(cases, settings, seed, cores=2, pooling=pooling)
+        cells, _, idata = fit_cases(cases, settings, seed, cores=2, pooling=pooling)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         thinned = idata.sel(draw=slice(None, None, args.thin))
-        approximate = psis_lofo_scores(cells, model, thinned, settings, pooling, args.copies, seed)
+        approximate = psis_lofo_scores(cells, thinned, settings, pooling, args.copies, seed)
         psis_seconds = time.perf_counter() - started
         refits = []
         for force in cells.forces[: args.refit_forces]:

@@ -19,6 +19,7 @@ from cara_eval.sensitivity.analyses import (
     cell_loo,
     crossing,
     lofo_score,
+    lofo_scores,
     lofo_table,
     loo_table,
     mnar_grid,
@@ -110,7 +111,7 @@ def test_leave_one_force_out_scores_are_finite_and_prefer_borrowing(common_effec
     for pooling, variant in [("partial", "primary"), ("none", "pooling_none")]:
         settings, _, _ = variant_settings(MODEL, SENSITIVITY, variant)
         row, _ = lofo_score(cases, "bravo", settings, pooling, seed=3, copies=4, cores=2)
-        rows.append({**row, "dataset": "sim", "gate_passed": True})
+        rows.append({**row, "dataset": "sim", "gate_passed": True, "method": "refit"})
     scores = pd.DataFrame(rows).set_index("pooling")
     assert np.isfinite(scores["lpd"]).all() and (scores["lpd"] < 0).all()
     assert (scores["n_draws"] == DRAWS * 4).all()
@@ -128,9 +129,9 @@ def test_importance_sampled_leave_one_force_out_matches_the_refit(common_effect_
     Pareto k that says whether to trust it; where it does, the score is the refit's within a nat."""
     cases, fits = common_effect_fits
     settings, _, _ = variant_settings(MODEL, SENSITIVITY, "primary")
-    model, idata = fits["primary"]
+    _, idata = fits["primary"]
     cells = build_cells(cases, CellSpec.from_config(settings["cells"]))
-    scores = psis_lofo_scores(cells, model, idata, settings, "partial", copies=64, seed=3).set_index("force")
+    scores = psis_lofo_scores(cells, idata, settings, "partial", copies=64, seed=3).set_index("force")
     assert list(scores.index) == cells.forces
     assert scores["n_cells"].sum() == len(cells.hazard) + len(cells.binomial)
     assert (scores["n_draws"] == DRAWS).all() and np.isfinite(scores[["lpd", "pareto_k"]].to_numpy()).all()
@@ -138,6 +139,20 @@ def test_importance_sampled_leave_one_force_out_matches_the_refit(common_effect_
     assert scores.loc[trusted, "pareto_k"] <= 0.7
     refit, _ = lofo_score(cases, trusted, settings, "partial", seed=3, copies=4, cores=2)
     assert scores.loc[trusted, "lpd"] == pytest.approx(refit["lpd"], abs=1.0)
+
+
+def test_lofo_scores_take_the_refit_only_where_pareto_k_is_too_high():
+    sampled = pd.DataFrame({"pooling": "partial", "dataset": "imp1", "force": ["a", "b", "c"],
+                            "lpd": [-10.0, -20.0, -30.0], "pareto_k": [0.3, 0.9, 0.71], "n_cells": [5, 6, 7],
+                            "n_draws": 100, "gate_passed": True})
+    refits = pd.DataFrame({"pooling": "partial", "dataset": "imp1", "force": ["b", "c"], "lpd": [-21.0, -29.0],
+                           "n_cells": [6, 7], "n_draws": 400, "gate_passed": [True, False]})
+    scores = lofo_scores(sampled, refits, 0.7).set_index("force").loc[["a", "b", "c"]]
+    assert scores["method"].tolist() == ["importance_sampling", "refit", "refit"]
+    assert scores["lpd"].tolist() == [-10.0, -21.0, -29.0] and scores["n_draws"].tolist() == [100, 400, 400]
+    assert scores.loc["c", "pareto_k"] == 0.71 and not scores.loc["c", "gate_passed"]
+    with pytest.raises(ValueError, match=r"no refit for \[\{'pooling': 'partial', 'dataset': 'imp1', 'force': 'c'\}\]"):
+        lofo_scores(sampled, refits[refits["force"] == "b"], 0.7)
 
 
 def _run_stage(workdir, *args):
@@ -149,7 +164,8 @@ def _run_stage(workdir, *args):
 
 
 def test_publication_config_plans_every_analysis(tmp_path):
-    """Dry run: one fit job per (variant, dataset), one refit per (pooling, dataset, held-out force)."""
+    """Dry run: one fit job per (variant, dataset), one importance-sampled leave-one-force-out job per (pooling,
+    dataset); the refits it asks for are known only once it has run (a checkpoint)."""
     workdir = make_workdir(tmp_path / "work")
     publication = yaml.safe_load((REPO / "config" / "publication.yaml").read_text())
     publication["sensitivity"]["datasets"] = ["imp1", "imp2"]  # the tiny config imputes m = 2
@@ -159,9 +175,42 @@ def test_publication_config_plans_every_analysis(tmp_path):
     counts = dict(re.findall(r"^(sensitivity_\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
     # primary, pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar1_imp1 (MNAR delta 0 is
     # imp1 itself: its fit is the primary model_fit's, not a sensitivity fit)
-    assert counts == {"sensitivity_fit": "16", "sensitivity_lofo": str(3 * 2 * 3), "sensitivity_compare": "3",
+    assert counts == {"sensitivity_fit": "16", "sensitivity_lofo_psis": str(3 * 2), "sensitivity_compare": "3",
                       "sensitivity_loo": "1", "sensitivity_lofo_combine": "1", "sensitivity_missing_data": "1",
                       "sensitivity_summary": "1"}
+
+
+def test_leave_one_force_out_refits_only_the_forces_importance_sampling_cannot_score(tmp_path, common_effect_fits):
+    """The publication set's leave-one-force-out through its rules, on a seeded full-data fit: every force scored by
+    importance sampling (a checkpoint), a refit only where Pareto k exceeds the limit, and the table says which."""
+    cases, fits = common_effect_fits
+    config = tiny_config()
+    lofo = {**SENSITIVITY["lofo"], "poolings": ["partial"],
+            "importance_sampling": {"new_force_copies": 64, "thin": 1, "max_pareto_k": 0.7}}
+    config["sensitivity"] = {**SENSITIVITY, "analyses": ["lofo"], "datasets": ["imp1"], "lofo": lofo}
+    config["model"]["compile_dir"] = str(REPO / ".cache" / "pytensor")
+    workdir = make_workdir(tmp_path / "work", config)
+    (workdir / "results" / "impute").mkdir(parents=True)
+    cases.to_parquet(workdir / "results" / "impute" / "imp1.parquet")
+    full_fit = workdir / "results/sensitivity/fits/primary/imp1"
+    full_fit.mkdir(parents=True)
+    fits["primary"][1].to_netcdf(full_fit / "idata.nc")
+    gate_table(fits["primary"][1], "imp1", MODEL["gate"]).to_csv(full_fit / "gate.csv", index=False)
+
+    _run_stage(workdir, "--configfile", "config/config.yaml", "--allowed-rules", "sensitivity_lofo_psis",
+               "sensitivity_lofo", "sensitivity_lofo_combine", "--", "results/sensitivity/lofo.csv")
+    sampled = pd.read_csv(workdir / "results/sensitivity/lofo_psis/partial/imp1.csv").set_index("force")
+    table = pd.read_csv(workdir / "results/sensitivity/lofo.csv")
+    forces = table[table["force"] != "all"].set_index("force")
+    assert sorted(forces.index) == sorted(cases["force"].unique()) == sorted(sampled.index)
+    unreliable = set(sampled.index[sampled["pareto_k"] > 0.7])
+    assert 0 < len(unreliable) < len(sampled)  # both routes taken (these forces: k 0.26-1.03, measured)
+    assert set(forces.index[forces["method"] == "refit"]) == unreliable
+    refit_files = (workdir / "results/sensitivity/lofo/partial/imp1").glob("*.csv")
+    assert {path.name.split(".")[0] for path in refit_files} == unreliable  # no refit of a trusted force
+    kept = forces[forces["method"] == "importance_sampling"]
+    assert (kept["lpd"] == sampled.loc[kept.index, "lpd"]).all()
+    assert table.loc[table["force"] == "all", "lpd"].iloc[0] == pytest.approx(forces["lpd"].sum())
 
 
 def test_default_set_runs_complete_cases_and_the_mnar_grid(tmp_path, common_effect_fits):

@@ -188,7 +188,17 @@ def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, se
     return row, idata
 
 
-def psis_lofo_scores(cells, model: pm.Model, idata: az.InferenceData, settings: dict, pooling: str, copies: int,
+def force_cells(cells, force: str):
+    """One force's cells, indexed as in the full fit (same forces, periods and terms): a model built on them has the
+    full model's parameters and only that force's likelihood, so scoring a force costs its cells, not all of them."""
+
+    def own(table):
+        return table[table["force"] == force]
+
+    return dataclasses.replace(cells, hazard=own(cells.hazard), binomial=own(cells.binomial))
+
+
+def psis_lofo_scores(cells, idata: az.InferenceData, settings: dict, pooling: str, copies: int,
                      seed: int) -> pd.DataFrame:
     """Leave-one-force-out without refits: every force's held-out log predictive density from the one full-data fit,
     by Pareto-smoothed importance sampling over its draws (integrated importance sampling: the force's own
@@ -197,16 +207,17 @@ def psis_lofo_scores(cells, model: pm.Model, idata: az.InferenceData, settings: 
     The ratios are 1 / p(y_force | draw), the force's cells' joint density averaged over its new-force draws. Where
     `pareto_k` exceeds 0.7 the estimate is not reliable and only the refit (`lofo_score`) answers."""
     centred = new_force_centring(settings)
-    cell_force = np.concatenate([cells.force_index(table) for table in (cells.hazard, cells.binomial) if len(table)])
     rows = []
     for slot, force in enumerate(cells.forces):
+        own = force_cells(cells, force)
+        model = build_model(own, settings["priors"], settings["centred"], pooling)
         draws = new_force_posterior(idata, model, slot, settings["priors"], pooling, centred, copies, seed + slot)
-        own_cells = np.flatnonzero(cell_force == slot)
-        joint = cell_log_likelihood(model, draws).isel(cell=own_cells).sum("cell").to_numpy().reshape(copies, -1)
+        joint = cell_log_likelihood(model, draws).sum("cell").to_numpy().reshape(copies, -1)
         log_density = logsumexp(joint, axis=0) - np.log(copies)
         log_weights, pareto_k = az.psislw(-log_density)
         rows.append({"force": force, "pooling": pooling, "lpd": float(logsumexp(log_weights + log_density)),
-                     "pareto_k": float(pareto_k), "n_cells": len(own_cells), "n_draws": log_density.size})
+                     "pareto_k": float(pareto_k), "n_cells": len(own.hazard) + len(own.binomial),
+                     "n_draws": log_density.size})
     return pd.DataFrame(rows)
 
 
@@ -273,6 +284,28 @@ def mnar_grid(missing_data: pd.DataFrame) -> pd.DataFrame:
                          "pr_any_reduction": pr}).rename_axis("delta").reset_index().sort_values("delta")
 
 
+LOFO_KEYS = ["pooling", "dataset", "force"]
+
+
+def lofo_refits_needed(importance_sampled: pd.DataFrame, max_pareto_k: float) -> pd.DataFrame:
+    """The (pooling, dataset, force) rows whose importance-sampled score is not reliable: Pareto k above the limit."""
+    return importance_sampled.loc[importance_sampled["pareto_k"] > max_pareto_k, LOFO_KEYS]
+
+
+def lofo_scores(importance_sampled: pd.DataFrame, refits: pd.DataFrame, max_pareto_k: float) -> pd.DataFrame:
+    """One score per (pooling, dataset, force): importance-sampled where its Pareto k is at most `max_pareto_k`,
+    else the refit's; `method` says which, and the importance-sampled Pareto k stays beside both."""
+    needed = lofo_refits_needed(importance_sampled, max_pareto_k)
+    pareto_k = importance_sampled[LOFO_KEYS + ["pareto_k"]]
+    refitted = needed.merge(refits, on=LOFO_KEYS, how="left", indicator=True)
+    missing = refitted.loc[refitted["_merge"] == "left_only", LOFO_KEYS]
+    if len(missing):
+        raise ValueError(f"leave-one-force-out: no refit for {missing.to_dict('records')} (Pareto k > {max_pareto_k})")
+    refitted = refitted.drop(columns="_merge").merge(pareto_k, on=LOFO_KEYS).assign(method="refit")
+    kept = importance_sampled.drop(needed.index).assign(method="importance_sampling")
+    return pd.concat([kept, refitted], ignore_index=True)
+
+
 def lofo_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per-force held-out log predictive densities plus each pooling's sum over forces (`force = all`),
     ranked within force and dataset (1 = best predicts a force it has not seen)."""
@@ -301,14 +334,19 @@ def summary_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                                                         table["elpd_diff"], table["dse"], table["n_pareto_k_high"],
                                                         table["pareto_k_threshold"])]}))
         elif name == "lofo":
+            forces = table[table["force"] != "all"]
             totals = table[table["force"] == "all"].groupby("pooling", as_index=False).agg(
                 lpd=("lpd", "mean"), gate_passed=("gate_passed", "all"), n_datasets=("dataset", "nunique"))
-            n_forces = table.loc[table["force"] != "all", "force"].nunique()
+            methods = forces.groupby("pooling")["method"]
+            totals["n_refits"] = totals["pooling"].map(methods.agg(lambda m: int((m == "refit").sum())))
+            totals["n_scores"] = totals["pooling"].map(methods.size())
+            n_forces = forces["force"].nunique()
             parts.append(pd.DataFrame({
                 "analysis": "lofo", "variant": totals["pooling"], "estimand": "lofo_lpd", "mean": totals["lpd"],
                 "q05": np.nan, "q95": np.nan, "prob_reduction": np.nan, "gate_passed": totals["gate_passed"],
                 "note": [f"held-out log predictive density summed over {n_forces} forces (higher is better), "
-                         f"mean over {n} dataset(s)" for n in totals["n_datasets"]]}))
+                         f"mean over {n} dataset(s); {r} of {f} force scores refitted, the rest importance-sampled"
+                         for n, r, f in zip(totals["n_datasets"], totals["n_refits"], totals["n_scores"])]}))
         else:
             parts.append(table[SUMMARY_COLUMNS])
     summary = pd.concat(parts, ignore_index=True)

@@ -1,0 +1,33 @@
+"""Rule sensitivity_lofo_psis: every force's held-out score from the full-data fit of one pooling, by importance
+sampling (no refit), with the Pareto k that decides which forces are refitted (a checkpoint)."""
+
+from cara_eval.common.logsetup import redirect_to_log
+
+redirect_to_log(snakemake)
+
+from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
+
+use_compile_dir(snakemake.params.model["compile_dir"])
+
+import logging  # noqa: E402
+
+import arviz as az  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
+from cara_eval.model.effectiveness import derive_seed  # noqa: E402
+from cara_eval.sensitivity.analyses import VARIANT_OF_POOLING, psis_lofo_scores, variant_settings  # noqa: E402
+
+pooling, dataset = snakemake.wildcards.pooling, snakemake.wildcards.dataset
+settings, _, _ = variant_settings(snakemake.params.model, snakemake.params.sensitivity, VARIANT_OF_POOLING[pooling])
+sampling = snakemake.params.sensitivity["lofo"]["importance_sampling"]
+seed = derive_seed(snakemake.params.seed, "sensitivity_lofo_psis", pooling, dataset)
+cells = build_cells(pd.read_parquet(snakemake.input.cases), CellSpec.from_config(settings["cells"]))
+idata = az.from_netcdf(snakemake.input.idata).sel(draw=slice(None, None, sampling["thin"]))
+
+scores = psis_lofo_scores(cells, idata, settings, pooling, sampling["new_force_copies"], seed)
+gate_passed = bool(pd.read_csv(snakemake.input.gate)["passed"].all())
+scores.assign(dataset=dataset, gate_passed=gate_passed).to_csv(snakemake.output.scores, index=False)
+for row in scores.itertuples():
+    logging.info("%s: lpd %.2f, Pareto k %.2f%s", row.force, row.lpd, row.pareto_k,
+                 " (refitted)" if row.pareto_k > sampling["max_pareto_k"] else "")
