@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import deep_merge, make_workdir, run_snakemake, tiny_config
 
-from cara_eval.model.cells import CellSpec, build_cells
+from cara_eval.model.cells import CellSpec
 from cara_eval.model.effectiveness import fit_cases
 from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws
 from cara_eval.model.gate import gate_table
@@ -127,14 +127,3 @@ def test_trial_forces_run_through_the_workflow(tmp_path):
     assert "sex is recorded by no force: not imputed, and the models leave it out" in set(warnings["message"])
 
 
-
-def test_a_sparse_top_prior_band_is_merged_down_until_it_holds_enough_cases():
-    counts = {0: 200, 1: 200, 2: 150, 3: 100, 4: 40, 5: 20, None: 30}
-    cases = pd.DataFrame({"prior_da_incidents": [float("nan") if k is None else k for k, n in counts.items()
-                                                 for _ in range(n)]})
-    spec = CellSpec(prior_da_cap=5, min_band_cases=150)
-    assert spec.fitted_to(cases).prior_da_cap == 3  # 3+ holds 160 recorded cases, 4+ only 60; missing ones not counted
-    assert CellSpec(prior_da_cap=5, min_band_cases=20).fitted_to(cases) == CellSpec(prior_da_cap=5, min_band_cases=20)
-    assert spec.fitted_to(cases.assign(prior_da_incidents=float("nan"))) == spec  # nothing recorded: bands as declared
-    cells = build_cells(population(None, 1000).cases, spec)  # build_cells fits the bands to the cases it is given
-    assert cells.spec.prior_da_cap < 5 and f"prior_{cells.spec.prior_da_cap}_plus" in cells.terms.covariates

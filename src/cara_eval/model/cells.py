@@ -32,8 +32,7 @@ class CellSpec:
 
     interval_breaks: tuple[int, ...] = (0, 90, 365)
     age_breaks: tuple[int, ...] = (18, 30, 45)
-    prior_da_cap: int = 5
-    min_band_cases: int = 150
+    prior_da_cap: int = 2
 
     @classmethod
     def from_config(cls, cells_config: dict) -> CellSpec:
@@ -41,23 +40,7 @@ class CellSpec:
             interval_breaks=tuple(cells_config["interval_breaks"]),
             age_breaks=tuple(cells_config["age_breaks"]),
             prior_da_cap=int(cells_config["prior_da_cap"]),
-            min_band_cases=int(cells_config["min_band_cases"]),
         )
-
-    def fitted_to(self, cases: pd.DataFrame) -> CellSpec:
-        """The spec with the prior-DA top band ("k+") lowered until it holds at least `min_band_cases` recorded cases.
-
-        Sparse top bands are barely informed by the data and slowed or broke the sampler in small datasets (500 cases,
-        2 x 500 draws: bulk ESS of intercept_mean 181 with bands 0, 1, 2+, 76 with 0-4, 5+ whose top bands held 27
-        and 9 cases; 800 cases: divergences with 4+ holding 55 cases, none with 3+ holding 154). The default data's 5+
-        holds about 350 of 18,000. Where no force records the field the declared bands stay (the term is left out)."""
-        recorded = cases["prior_da_incidents"].dropna().to_numpy()
-        if recorded.size == 0:
-            return self
-        cap = self.prior_da_cap
-        while cap > 1 and (recorded >= cap).sum() < self.min_band_cases:
-            cap -= 1
-        return dataclasses.replace(self, prior_da_cap=cap)
 
     @property
     def interval_labels(self) -> list[str]:
@@ -207,7 +190,6 @@ def build_cells(cases: pd.DataFrame, spec: CellSpec, outcome: str = "any_reoffen
     if outcome != "any_reoffence":
         raise NotImplementedError(f"cells for outcome '{outcome}' are not defined yet")
     if terms is None:
-        spec = spec.fitted_to(cases)
         terms = identify_terms(cases, spec)
         cases = cases[cases["force"].astype(str).isin(terms.forces)]
     keys = banded(cases, spec, terms.supplied_fields)
