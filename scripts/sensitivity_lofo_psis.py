@@ -16,7 +16,12 @@ import pandas as pd  # noqa: E402
 
 from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
 from cara_eval.model.effectiveness import derive_seed  # noqa: E402
-from cara_eval.sensitivity.analyses import VARIANT_OF_POOLING, psis_lofo_scores, variant_settings  # noqa: E402
+from cara_eval.sensitivity.analyses import (  # noqa: E402
+    VARIANT_OF_POOLING,
+    lofo_refits_needed,
+    psis_lofo_scores,
+    variant_settings,
+)
 
 pooling, dataset = snakemake.wildcards.pooling, snakemake.wildcards.dataset
 settings, _, _ = variant_settings(snakemake.params.model, snakemake.params.sensitivity, VARIANT_OF_POOLING[pooling])
@@ -25,9 +30,12 @@ seed = derive_seed(snakemake.params.seed, "sensitivity_lofo_psis", pooling, data
 cells = build_cells(pd.read_parquet(snakemake.input.cases), CellSpec.from_config(settings["cells"]))
 idata = az.from_netcdf(snakemake.input.idata).sel(draw=slice(None, None, sampling["thin"]))
 
-scores = psis_lofo_scores(cells, idata, settings, pooling, sampling["new_force_copies"], seed)
 gate_passed = bool(pd.read_csv(snakemake.input.gate)["passed"].all())
-scores.assign(dataset=dataset, gate_passed=gate_passed).to_csv(snakemake.output.scores, index=False)
+scores = psis_lofo_scores(cells, idata, settings, pooling, sampling["new_force_copies"], seed).assign(
+    dataset=dataset, gate_passed=gate_passed
+)
+scores.to_csv(snakemake.output.scores, index=False)
+refitted = set(lofo_refits_needed(scores, sampling["max_pareto_k"])["force"])
 for row in scores.itertuples():
     logging.info("%s: lpd %.2f, Pareto k %.2f%s", row.force, row.lpd, row.pareto_k,
-                 " (refitted)" if row.pareto_k > sampling["max_pareto_k"] else "")
+                 " (refitted)" if row.force in refitted else "")

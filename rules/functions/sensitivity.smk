@@ -38,12 +38,17 @@ def get_variant_settings(wildcards):
     return {"model": settings, "pooling": pooling, "note": note}
 
 
+def get_sensitivity_fit_dir(variant, dataset):
+    """Where a sensitivity variant's fit of one dataset writes its files: the one place that path is spelled."""
+    return f"results/sensitivity/fits/{variant}/{dataset}"
+
+
 def get_comparison_fits(name):
     """One file per (variant, dataset) fit of a comparison analysis."""
 
     def files(wildcards):
         return [
-            f"results/sensitivity/fits/{variant}/{dataset}/{name}"
+            f"{get_sensitivity_fit_dir(variant, dataset)}/{name}"
             for variant in get_sensitivity_variants(wildcards.analysis)
             for dataset in config["sensitivity"]["datasets"]
         ]
@@ -54,7 +59,7 @@ def get_comparison_fits(name):
 def get_pooling_fits(name):
     """One file per (pooling variant, dataset) fit: the PSIS-LOO comparison's inputs."""
     return [
-        f"results/sensitivity/fits/{variant}/{dataset}/{name}"
+        f"{get_sensitivity_fit_dir(variant, dataset)}/{name}"
         for variant in get_sensitivity_variants("pooling")
         for dataset in config["sensitivity"]["datasets"]
     ]
@@ -65,7 +70,7 @@ def get_missing_data_fit_dir(dataset):
     primary fit itself, anything else (cc, shifted MNAR datasets) a sensitivity fit."""
     if dataset in get_imputation_datasets():
         return f"results/model/any_reoffence/{dataset}"
-    return f"results/sensitivity/fits/primary/{dataset}"
+    return get_sensitivity_fit_dir("primary", dataset)
 
 
 def get_missing_data_fits(name):
@@ -92,8 +97,7 @@ def get_lofo_full_fit(name):
     """The full-data fit of a pooling whose draws the importance-sampled leave-one-force-out scores reweight."""
 
     def path(wildcards):
-        variant = VARIANT_OF_POOLING[wildcards.pooling]
-        return f"results/sensitivity/fits/{variant}/{wildcards.dataset}/{name}"
+        return f"{get_sensitivity_fit_dir(VARIANT_OF_POOLING[wildcards.pooling], wildcards.dataset)}/{name}"
 
     return path
 
