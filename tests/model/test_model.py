@@ -18,11 +18,11 @@ SMALL_DATA_CENTRED = yaml.safe_load(open("tests/config_tiny/config.yaml"))["mode
 SHORT_GATE = {"max_r_hat": 1.05, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 0}
 
 
-def _case(force="alpha", arm="cara", followup=365, event_day=None, source="events", together=True):
+def _case(force="alpha", arm="cara", followup=365, event_day=None, source="events", together=True, dash="standard"):
     event = event_day is not None and event_day <= followup
     return {
         "case_id": "x", "force": force, "arm": arm, "comparison_type": None if arm == "cara" else "historical",
-        "period": 2020, "age": 33.0, "sex": "male", "prior_da_incidents": 0.0,
+        "period": 2020, "age": 33.0, "sex": "male", "prior_da_incidents": 0.0, "dash_risk": dash,
         "together_at_index": together, "followup_days": followup, "outcome_source": source,
         "any_reoffence": event, "days_to_first": float(event_day) if event and source == "events" else np.nan,
         "event_observed": event,
@@ -55,6 +55,21 @@ def test_cells_keep_sufficient_statistics_of_every_case():
     assert cells.hazard["events"].sum() == cases["event_observed"].sum()
     assert cells.standard["n_cara"].sum() == (cases["arm"] == "cara").sum()
     assert len(cells.hazard) < 2 * len(cases)  # coarsening: fewer cells than case-intervals
+
+
+def test_dash_risk_level_is_a_cell_covariate_of_its_own():
+    # Where CARA follows case mix, medium-risk offenders get it less often and reoffend more: without the DASH level in
+    # the cells, calibration credited that difference to CARA (-0.46 per 100 with no effect at all).
+    cases = pd.DataFrame([_case(event_day=30), _case(dash="medium"), _case(arm="comparison", dash="medium"),
+                          _case(arm="comparison", event_day=200)])
+    cells = build_cells(cases, CellSpec())
+    assert "dash_medium" in cells.covariates
+    first_interval = cells.hazard.query("interval == '0-90'").set_index(["cara", "dash_risk"])
+    assert first_interval.loc[(1, "standard"), "events"] == 1 and first_interval.loc[(1, "medium"), "events"] == 0
+    medium = cells.design(cells.hazard)[:, cells.covariates.index("dash_medium")]
+    assert (medium == (cells.hazard["dash_risk"] == "medium")).all() and 0 < medium.sum() < len(medium)
+    unrecorded = build_cells(cases.drop(columns="dash_risk"), CellSpec())
+    assert "dash_medium" not in unrecorded.covariates and set(unrecorded.hazard["dash_risk"]) == {"standard"}
 
 
 def test_missing_covariate_is_refused():

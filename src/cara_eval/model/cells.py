@@ -23,7 +23,7 @@ import pandas as pd
 
 from cara_eval.model.terms import Terms, identify_terms
 
-PATTERN_KEYS = ["force", "period", "cara", "together", "age_band", "prior_band", "sex"]
+PATTERN_KEYS = ["force", "period", "cara", "together", "age_band", "prior_band", "sex", "dash_risk"]
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,14 @@ class CellSpec:
 
     @property
     def covariates(self) -> list[str]:
-        """Every possible design-matrix column; the first band of each factor and `male` are the reference levels."""
-        return self.age_labels[1:] + self.prior_labels[1:] + ["female", "together"]
+        """Every possible design-matrix column; references: each factor's first band, `male`, DASH `standard`."""
+        return self.age_labels[1:] + self.prior_labels[1:] + ["female", "together", "dash_medium"]
 
     @property
     def covariate_fields(self) -> list[str]:
         """The case field each design column comes from (same order as `covariates`)."""
         return (["age"] * (len(self.age_labels) - 1) + ["prior_da_incidents"] * (len(self.prior_labels) - 1)
-                + ["sex", "together_at_index"])
+                + ["sex", "together_at_index", "dash_risk"])
 
     def age_bands(self, age: np.ndarray) -> np.ndarray:
         return np.asarray(self.age_labels)[np.searchsorted(np.asarray(self.age_breaks[1:]), age, side="right")]
@@ -78,12 +78,14 @@ class CellSpec:
         return np.asarray(self.prior_labels)[np.minimum(prior_da_incidents.astype(int), self.prior_da_cap)]
 
     def case_design(self, cases: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Every design column (0/1) of the cases by name; a missing value falls in the reference level."""
+        """Every design column (0/1) of the cases by name; a missing value or field falls in the reference level."""
+        cases = cases.assign(**{f: value for f, value in PLACEHOLDERS.items() if f not in cases.columns})
         keys = pd.DataFrame({
             "age_band": self.age_bands(cases["age"].fillna(0).to_numpy()),
             "prior_band": self.prior_bands(cases["prior_da_incidents"].fillna(0).to_numpy()),
             "sex": cases["sex"].fillna("male").to_numpy(),
             "together": cases["together_at_index"].fillna(False).to_numpy(dtype=bool),
+            "dash_risk": cases["dash_risk"].fillna("standard").to_numpy(),
         })
         return dict(zip(self.covariates, _design(keys, self, self.covariates).T))
 
@@ -126,18 +128,19 @@ class Cells:
 
 
 def _design(table: pd.DataFrame, spec: CellSpec, covariates: list[str]) -> np.ndarray:
-    """Dummy columns of the banded covariates named in `covariates` (first band, `male`, `separated`: references)."""
+    """Dummy columns of the banded covariates named in `covariates` (first band, `male`, `separated`, DASH `standard`: references)."""
     values = {label: table["age_band"].to_numpy() == label for label in spec.age_labels[1:]}
     values |= {label: table["prior_band"].to_numpy() == label for label in spec.prior_labels[1:]}
     values["female"] = table["sex"].to_numpy() == "female"
     values["together"] = table["together"].to_numpy().astype(bool)
+    values["dash_medium"] = table["dash_risk"].to_numpy() == "medium"
     if not len(table) or not covariates:
         return np.zeros((len(table), len(covariates)))
     return np.column_stack([values[name] for name in covariates]).astype(float)
 
 
 # Reference value of a covariate field no force records: constant, so it adds nothing and its column is left out.
-PLACEHOLDERS = {"age": 18.0, "prior_da_incidents": 0.0, "sex": "male", "together_at_index": False}
+PLACEHOLDERS = {"age": 18.0, "prior_da_incidents": 0.0, "sex": "male", "together_at_index": False, "dash_risk": "standard"}
 
 
 def banded(cases: pd.DataFrame, spec: CellSpec, supplied_fields) -> pd.DataFrame:
@@ -158,6 +161,7 @@ def banded(cases: pd.DataFrame, spec: CellSpec, supplied_fields) -> pd.DataFrame
             "age_band": spec.age_bands(cases["age"].to_numpy()),
             "prior_band": spec.prior_bands(cases["prior_da_incidents"].to_numpy()),
             "sex": cases["sex"].astype(str).to_numpy(),
+            "dash_risk": cases["dash_risk"].astype(str).to_numpy(),
         },
         index=cases.index,
     )

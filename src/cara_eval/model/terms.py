@@ -40,7 +40,7 @@ import pandas as pd
 MIN_FORCES_FOR_HIERARCHY = 3
 TERM_COLUMNS = ["term", "included", "reason"]
 # Case fields behind the design columns (CellSpec.covariate_fields).
-COVARIATE_FIELDS = ("age", "prior_da_incidents", "sex", "together_at_index")
+COVARIATE_FIELDS = ("age", "prior_da_incidents", "sex", "together_at_index", "dash_risk")
 
 
 class NotIdentifiedError(ValueError):
