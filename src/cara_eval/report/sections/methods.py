@@ -18,9 +18,9 @@ def _flatten(section, prefix="") -> list[tuple[str, str]]:
 
 def config_table(data: ReportData, section: str, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
     """Every setting of one config section as (setting, value): the methods are the config, not a retelling."""
-    if section not in data.config:
+    shown = {k: v for k, v in (data.config.get(section) or {}).items() if k not in leave_out}
+    if not shown:  # a header with no rows reads as a rendering fault
         return pd.DataFrame({"Setting": [section], "Value": ["not set in this run's configuration"]})
-    shown = {k: v for k, v in data.config[section].items() if k not in leave_out}
     return pd.DataFrame(_flatten(shown), columns=["Setting", "Value"])
 
 
