@@ -18,12 +18,12 @@ import statsmodels.api as sm
 import yaml
 
 from cara_eval.calibration.replicates import scenario_hierarchy, scenario_settings
-from cara_eval.model.cells import CellSpec, banded, interval_days, time_at_risk
+from cara_eval.model.cells import PATTERN_KEYS, CellSpec, banded, interval_days, time_at_risk
 from cara_eval.model.terms import COVARIATE_FIELDS
 from cara_eval.synth.population import simulate_population
 
 CONFIG = yaml.safe_load(open("config/config.yaml"))
-KEYS = ["age_band", "prior_band", "sex", "together", "dash_risk"]  # the cells' covariate pattern (PATTERN_KEYS)
+KEYS = [k for k in PATTERN_KEYS if k not in ("force", "period", "cara")]  # the cells' covariate pattern
 
 
 def piecewise_rows(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:

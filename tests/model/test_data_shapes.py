@@ -125,5 +125,3 @@ def test_trial_forces_run_through_the_workflow(tmp_path):
     assert "model term left out: trend (one calendar period with cases (2022): no trend to estimate)" in log
     warnings = pd.read_csv(workdir / "results/impute/diagnostics/warnings.csv")
     assert "sex is recorded by no force: not imputed, and the models leave it out" in set(warnings["message"])
-
-

@@ -80,12 +80,13 @@ class CellSpec:
     def case_design(self, cases: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every design column (0/1) of the cases by name; a missing value or field falls in the reference level."""
         cases = cases.assign(**{f: value for f, value in PLACEHOLDERS.items() if f not in cases.columns})
+        cases = cases[list(PLACEHOLDERS)].fillna(PLACEHOLDERS)
         keys = pd.DataFrame({
-            "age_band": self.age_bands(cases["age"].fillna(0).to_numpy()),
-            "prior_band": self.prior_bands(cases["prior_da_incidents"].fillna(0).to_numpy()),
-            "sex": cases["sex"].fillna("male").to_numpy(),
-            "together": cases["together_at_index"].fillna(False).to_numpy(dtype=bool),
-            "dash_risk": cases["dash_risk"].fillna("standard").to_numpy(),
+            "age_band": self.age_bands(cases["age"].to_numpy()),
+            "prior_band": self.prior_bands(cases["prior_da_incidents"].to_numpy()),
+            "sex": cases["sex"].to_numpy(),
+            "together": cases["together_at_index"].to_numpy(dtype=bool),
+            "dash_risk": cases["dash_risk"].to_numpy(),
         })
         return dict(zip(self.covariates, _design(keys, self, self.covariates).T))
 
@@ -128,7 +129,7 @@ class Cells:
 
 
 def _design(table: pd.DataFrame, spec: CellSpec, covariates: list[str]) -> np.ndarray:
-    """Dummy columns of the banded covariates named in `covariates` (first band, `male`, `separated`, DASH `standard`: references)."""
+    """Dummy columns of the banded covariates named in `covariates` (references as in `CellSpec.covariates`)."""
     values = {label: table["age_band"].to_numpy() == label for label in spec.age_labels[1:]}
     values |= {label: table["prior_band"].to_numpy() == label for label in spec.prior_labels[1:]}
     values["female"] = table["sex"].to_numpy() == "female"
