@@ -8,12 +8,17 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
 
 
+def get_model_fit_dir(outcome, dataset):
+    """Where the primary fit of one outcome on one dataset (an imputation) lives."""
+    return f"results/model/{outcome}/{dataset}"
+
+
 def get_model_fit_files(name):
     """One file per primary fit (imp1..impM) of an outcome, for pooling."""
 
     def files(wildcards):
         return [
-            f"results/model/{wildcards.outcome}/{dataset}/{name}"
+            f"{get_model_fit_dir(wildcards.outcome, dataset)}/{name}"
             for dataset in get_imputation_datasets()
         ]
 

@@ -9,7 +9,7 @@ def get_planning_outcome():
 def get_planning_fit_files(wildcards):
     """The primary partial-pooling fits (one per imputation): the posterior the simulations start from."""
     return [
-        f"results/model/{get_planning_outcome()}/{dataset}/idata.nc"
+        f"{get_model_fit_dir(get_planning_outcome(), dataset)}/idata.nc"
         for dataset in get_imputation_datasets()
     ]
 

@@ -50,7 +50,7 @@ def get_report_inputs(wildcards):
             for name in config["secondary_outcomes"]["outcomes"]
         },
         "gates": [
-            f"results/model/{outcome}/{dataset}/gate.csv"
+            f"{get_model_fit_dir(outcome, dataset)}/gate.csv"
             for dataset in get_imputation_datasets()
         ]
         + [f"results/model/{outcome}/pooled/gate.csv"],

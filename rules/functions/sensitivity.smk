@@ -69,7 +69,7 @@ def get_missing_data_fit_dir(dataset):
     """Where the primary model's fit of a missing-data dataset lives: a primary imputation (MNAR delta 0) is the
     primary fit itself, anything else (cc, shifted MNAR datasets) a sensitivity fit."""
     if dataset in get_imputation_datasets():
-        return f"results/model/any_reoffence/{dataset}"
+        return get_model_fit_dir("any_reoffence", dataset)
     return get_sensitivity_fit_dir("primary", dataset)
 
 
