@@ -7,17 +7,23 @@ rows, so their differences are paired and far more precise than each coefficient
 Prints each specification's CARA log hazard ratio (SE) and its rough size per 100 CARA cases (the mean one-year risk
 times the log hazard ratio). Usage: .venv/bin/python scripts/benchmarks/bench_confounding.py [--cases N]
 [--scenario NAME] [--seed N]
+
+With --replicates DIR (a scenario's finished calibration replicates, results/calibration/replicates/<scenario>), the
+same Poisson model is fitted to each replicate's own dataset (re-simulated from its seed) and set beside the primary
+model's pooled estimate in the replicate's file: paired over replicates, how much of the model's bias the cells'
+covariates leave (the Poisson with them) and how much the rest of the model adds.
 """
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import yaml
 
-from cara_eval.calibration.replicates import scenario_hierarchy, scenario_settings
+from cara_eval.calibration.replicates import scenario_hierarchy, scenario_settings, simulate_replicate
 from cara_eval.model.cells import PATTERN_KEYS, CellSpec, banded, interval_days, time_at_risk
 from cara_eval.model.terms import COVARIATE_FIELDS
 from cara_eval.synth.population import simulate_population
@@ -55,18 +61,25 @@ def design(rows: pd.DataFrame, factors: list[str], numeric: list[str]) -> pd.Dat
     return pd.concat(parts, axis=1)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=300_000)
-    parser.add_argument("--scenario", default="no_effect")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    calibration = CONFIG["calibration"]
+def poisson_cara(rows: pd.DataFrame, factors: list[str], numeric: list[str], shared_line: bool = False):
+    """The CARA coefficient's fit; `shared_line`: one straight line over calendar years instead of year effects."""
+    matrix = design(rows, factors, numeric)
+    if shared_line:
+        matrix = matrix.drop(columns=[c for c in matrix.columns if c.startswith("period_")])
+        matrix["year"] = rows["period"] - rows["period"].mean()
+    return sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(dtype=float), family=sm.families.Poisson(),
+                  offset=np.log(rows["exposure"].to_numpy())).fit()
+
+
+def events_cases(cases: pd.DataFrame) -> pd.DataFrame:
+    """Forces with dated reoffences: only they give piecewise-exponential rows (flag-only forces have no dates)."""
+    return cases[cases["outcome_source"] == "events"].reset_index(drop=True)
+
+
+def decompose_large_dataset(args, calibration: dict, spec: CellSpec):
     hierarchy = scenario_hierarchy(scenario_settings(calibration, args.scenario))
-    cases = simulate_population(args.cases, None, args.seed, missingness=False, pseudonyms=False,
-                                hierarchy=hierarchy).cases
-    cases = cases[cases["outcome_source"] == "events"].reset_index(drop=True)
-    spec = CellSpec.from_config(CONFIG["model"]["cells"])
+    cases = events_cases(simulate_population(args.cases, None, args.seed, missingness=False, pseudonyms=False,
+                                             hierarchy=hierarchy).cases)
     rows = piecewise_rows(cases, spec)
     risk = cases["any_reoffence"].mean()
     print(f"scenario {args.scenario} ({hierarchy}); {len(cases):,} cases with dated reoffences, {len(rows):,} rows; "
@@ -82,11 +95,56 @@ def main():
     }
     for label, (factors, numeric) in specifications.items():
         started = time.perf_counter()
-        matrix = design(rows, factors, numeric)
-        fit = sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(), family=sm.families.Poisson(),
-                     offset=np.log(rows["exposure"].to_numpy())).fit()
+        fit = poisson_cara(rows, factors, numeric)
         print(f"{label:<42} CARA log HR {fit.params[0]:+.4f} (SE {fit.bse[0]:.4f}), about "
               f"{100 * risk * fit.params[0]:+.2f} per 100   [{time.perf_counter() - started:.0f} s]", flush=True)
+
+
+def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, seed: int):
+    """Per finished replicate: the Poisson's CARA effect per 100 (the CARA cases' one-year risk times the log hazard
+    ratio, a first-order conversion: exact enough where the truth is 0, as in `no_effect`) with the cells as shipped, with prior DA linear, and with a shared straight line
+    instead of year effects, beside the primary model's pooled risk difference; then means and paired differences."""
+    scenario = directory.name
+    specifications = {"cells as shipped": (KEYS, [], False),
+                      "prior DA linear to 8": ([k for k in KEYS if k != "prior_band"], ["prior_linear"], False),
+                      "shared straight line, not year effects": (KEYS, [], True)}
+    table = []
+    for path in sorted(directory.glob("*.csv"), key=lambda p: int(p.stem)):
+        fitted = pd.read_csv(path)
+        model = fitted[fitted["method"].eq("bayes_hierarchical") & fitted["scope"].eq("pooled")
+                       & fitted["estimand"].eq("risk_difference_per100")].iloc[0]
+        cases = events_cases(simulate_replicate(scenario, int(path.stem), calibration, seed)[0])
+        rows = piecewise_rows(cases, spec)
+        risk = cases.loc[cases["arm"].eq("cara"), "any_reoffence"].mean()
+        row = {"replicate": int(path.stem), "primary model": model["bias"]}
+        for label, (factors, numeric, line) in specifications.items():
+            row[label] = 100 * risk * poisson_cara(rows, factors, numeric, line).params[0] - model["truth"]
+        table.append(row)
+        print(", ".join(f"{key} {value:+.3f}" if key != "replicate" else f"replicate {value}"
+                        for key, value in row.items()), flush=True)
+    table = pd.DataFrame(table).set_index("replicate")
+    n = len(table)
+    print(f"\n{scenario}: {n} replicates; error per 100 CARA cases, mean (SE over replicates); paired against the "
+          "Poisson with the cells as shipped")
+    for label in table.columns:
+        paired = table[label] - table["cells as shipped"]
+        print(f"{label:<40} {table[label].mean():+.3f} ({table[label].std() / n ** 0.5:.3f});  paired "
+              f"{paired.mean():+.3f} ({paired.std() / n ** 0.5:.3f})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=300_000)
+    parser.add_argument("--scenario", default="no_effect")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--replicates", type=Path, help="a scenario's finished calibration replicates")
+    args = parser.parse_args()
+    calibration = CONFIG["calibration"]
+    spec = CellSpec.from_config(CONFIG["model"]["cells"])
+    if args.replicates:
+        compare_with_replicates(args.replicates, calibration, spec, CONFIG["seed"])
+    else:
+        decompose_large_dataset(args, calibration, spec)
 
 
 if __name__ == "__main__":
