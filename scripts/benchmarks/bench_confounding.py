@@ -42,6 +42,7 @@ def piecewise_rows(cases: pd.DataFrame, spec: CellSpec) -> pd.DataFrame:
     rows = [
         keys.assign(interval=label, exposure=exposure[:, j], events=in_interval[:, j].astype(float),
                     prior_linear=np.minimum(cases["prior_da_incidents"].to_numpy(), 8),
+                    age_linear=cases["age"].to_numpy(dtype=float),
                     within_year=(cases["index_date"].dt.dayofyear.to_numpy() - 183) / 365.25,
                     offence_type=cases["offence_type"].to_numpy())
         for j, label in enumerate(spec.interval_labels)
@@ -100,12 +101,12 @@ def decompose_large_dataset(args, calibration: dict, spec: CellSpec):
               f"{100 * risk * fit.params[0]:+.2f} per 100   [{time.perf_counter() - started:.0f} s]", flush=True)
 
 
-def per_force_cara_per100(rows: pd.DataFrame, cases: pd.DataFrame) -> pd.Series:
-    """A CARA effect per force (cells' covariates, year effects, force slopes), each per 100 of that force's CARA
+def per_force_cara_per100(rows: pd.DataFrame, cases: pd.DataFrame, factors: list[str], numeric: list[str]) -> pd.Series:
+    """A CARA effect per force (the given covariates, year effects, force slopes), each per 100 of that force's CARA
     cases (their one-year risk times the log hazard ratio), as the primary model's estimand weighs them."""
     forces = sorted(rows["force"].unique())
     by_force = pd.DataFrame({f"cara:{force}": rows["cara"].astype(float) * rows["force"].eq(force) for force in forces})
-    matrix = pd.concat([by_force, design(rows, KEYS, []).drop(columns=["cara"])], axis=1)
+    matrix = pd.concat([by_force, design(rows, factors, numeric).drop(columns=["cara"])], axis=1)
     fit = sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(dtype=float), family=sm.families.Poisson(),
                  offset=np.log(rows["exposure"].to_numpy())).fit()
     risk = cases[cases["arm"].eq("cara")].groupby("force")["any_reoffence"].mean().reindex(forces)
@@ -115,13 +116,17 @@ def per_force_cara_per100(rows: pd.DataFrame, cases: pd.DataFrame) -> pd.Series:
 def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, seed: int):
     """Per finished replicate: the Poisson's CARA effect per 100 (the CARA cases' one-year risk times the log hazard
     ratio, a first-order conversion: exact enough where the truth is 0, as in `no_effect`) with the cells as shipped,
-    with prior DA linear, with a shared straight line instead of year effects, and with a CARA effect per force
-    averaged over the CARA cases (the model's estimand), beside the primary model's pooled risk difference; then
+    with prior DA (and age) linear, with a shared straight line instead of year effects, and with a CARA effect per
+    force averaged over the CARA cases (the model's estimand; cells as shipped, and age and prior DA linear), beside the primary model's pooled risk difference; then
     means and paired differences, and the per-force Poisson's mean error by force."""
     scenario = directory.name
+    linear = ([k for k in KEYS if k not in ("prior_band", "age_band")], ["prior_linear", "age_linear"])
     specifications = {"cells as shipped": (KEYS, [], False),
                       "prior DA linear to 8": ([k for k in KEYS if k != "prior_band"], ["prior_linear"], False),
+                      "age and prior DA linear": (*linear, False),
                       "shared straight line, not year effects": (KEYS, [], True)}
+    per_force = {"a CARA effect per force, over CARA cases": (KEYS, []),
+                 "the same, age and prior DA linear": linear}
     table, forces = [], []
     for path in sorted(directory.glob("*.csv"), key=lambda p: int(p.stem)):
         fitted = pd.read_csv(path)
@@ -133,11 +138,12 @@ def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, 
         row = {"replicate": int(path.stem), "primary model": model["bias"]}
         for label, (factors, numeric, line) in specifications.items():
             row[label] = 100 * risk * poisson_cara(rows, factors, numeric, line).params[0] - model["truth"]
-        by_force = per_force_cara_per100(rows, cases)
-        weights = cases[cases["arm"].eq("cara")].groupby("force").size().reindex(by_force.index)
-        row["a CARA effect per force, over CARA cases"] = float((by_force * weights).sum() / weights.sum()) - model["truth"]
+        for label, (factors, numeric) in per_force.items():
+            by_force = per_force_cara_per100(rows, cases, factors, numeric)
+            weights = cases[cases["arm"].eq("cara")].groupby("force").size().reindex(by_force.index)
+            row[label] = float((by_force * weights).sum() / weights.sum()) - model["truth"]
+            forces.append(by_force.rename((label, int(path.stem))))
         table.append(row)
-        forces.append(by_force.rename(int(path.stem)))
         print(", ".join(f"{key} {value:+.3f}" if key != "replicate" else f"replicate {value}"
                         for key, value in row.items()), flush=True)
     table = pd.DataFrame(table).set_index("replicate")
@@ -149,8 +155,10 @@ def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, 
         print(f"{label:<42} {table[label].mean():+.3f} ({table[label].std() / n ** 0.5:.3f});  paired "
               f"{paired.mean():+.3f} ({paired.std() / n ** 0.5:.3f})")
     forces = pd.DataFrame(forces)
-    print("\nper-force Poisson, mean error per 100 (SE) by force (truth 0 in no_effect):")
-    print(pd.DataFrame({"mean": forces.mean(), "se": forces.std() / n ** 0.5}).round(3).to_string())
+    for label in per_force:
+        errors = forces.loc[label]
+        print(f"\n{label}: mean error per 100 (SE) by force (truth 0 in no_effect)")
+        print(pd.DataFrame({"mean": errors.mean(), "se": errors.std() / n ** 0.5}).round(3).to_string())
 
 
 def main():
