@@ -62,14 +62,19 @@ def design(rows: pd.DataFrame, factors: list[str], numeric: list[str]) -> pd.Dat
     return pd.concat(parts, axis=1)
 
 
+def poisson_fit(rows: pd.DataFrame, matrix: pd.DataFrame):
+    """Poisson regression of the rows' events on a design matrix, days at risk as the offset."""
+    return sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(dtype=float), family=sm.families.Poisson(),
+                  offset=np.log(rows["exposure"].to_numpy())).fit()
+
+
 def poisson_cara(rows: pd.DataFrame, factors: list[str], numeric: list[str], shared_line: bool = False):
     """The CARA coefficient's fit; `shared_line`: one straight line over calendar years instead of year effects."""
     matrix = design(rows, factors, numeric)
     if shared_line:
         matrix = matrix.drop(columns=[c for c in matrix.columns if c.startswith("period_")])
         matrix["year"] = rows["period"] - rows["period"].mean()
-    return sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(dtype=float), family=sm.families.Poisson(),
-                  offset=np.log(rows["exposure"].to_numpy())).fit()
+    return poisson_fit(rows, matrix)
 
 
 def events_cases(cases: pd.DataFrame) -> pd.DataFrame:
@@ -101,15 +106,14 @@ def decompose_large_dataset(args, calibration: dict, spec: CellSpec):
               f"{100 * risk * fit.params[0]:+.2f} per 100   [{time.perf_counter() - started:.0f} s]", flush=True)
 
 
-def per_force_cara_per100(rows: pd.DataFrame, cases: pd.DataFrame, factors: list[str], numeric: list[str]) -> pd.Series:
+def per_force_cara_per100(rows: pd.DataFrame, cara_cases: pd.DataFrame, factors: list[str],
+                          numeric: list[str]) -> pd.Series:
     """A CARA effect per force (the given covariates, year effects, force slopes), each per 100 of that force's CARA
-    cases (their one-year risk times the log hazard ratio), as the primary model's estimand weighs them."""
+    cases (their one-year risk times the log hazard ratio)."""
     forces = sorted(rows["force"].unique())
     by_force = pd.DataFrame({f"cara:{force}": rows["cara"].astype(float) * rows["force"].eq(force) for force in forces})
-    matrix = pd.concat([by_force, design(rows, factors, numeric).drop(columns=["cara"])], axis=1)
-    fit = sm.GLM(rows["events"].to_numpy(), matrix.to_numpy(dtype=float), family=sm.families.Poisson(),
-                 offset=np.log(rows["exposure"].to_numpy())).fit()
-    risk = cases[cases["arm"].eq("cara")].groupby("force")["any_reoffence"].mean().reindex(forces)
+    fit = poisson_fit(rows, pd.concat([by_force, design(rows, factors, numeric).drop(columns=["cara"])], axis=1))
+    risk = cara_cases.groupby("force")["any_reoffence"].mean().reindex(forces)
     return pd.Series(100 * risk.to_numpy() * fit.params[: len(forces)], index=forces)
 
 
@@ -117,8 +121,9 @@ def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, 
     """Per finished replicate: the Poisson's CARA effect per 100 (the CARA cases' one-year risk times the log hazard
     ratio, a first-order conversion: exact enough where the truth is 0, as in `no_effect`) with the cells as shipped,
     with prior DA (and age) linear, with a shared straight line instead of year effects, and with a CARA effect per
-    force averaged over the CARA cases (the model's estimand; cells as shipped, and age and prior DA linear), beside the primary model's pooled risk difference; then
-    means and paired differences, and the per-force Poisson's mean error by force."""
+    force averaged over the CARA cases as the model's estimand weighs them (cells as shipped; age and prior DA
+    linear), beside the primary model's pooled risk difference; then means and paired differences, and the per-force
+    Poisson's mean error by force."""
     scenario = directory.name
     linear = ([k for k in KEYS if k not in ("prior_band", "age_band")], ["prior_linear", "age_linear"])
     specifications = {"cells as shipped": (KEYS, [], False),
@@ -134,14 +139,15 @@ def compare_with_replicates(directory: Path, calibration: dict, spec: CellSpec, 
                        & fitted["estimand"].eq("risk_difference_per100")].iloc[0]
         cases = events_cases(simulate_replicate(scenario, int(path.stem), calibration, seed)[0])
         rows = piecewise_rows(cases, spec)
-        risk = cases.loc[cases["arm"].eq("cara"), "any_reoffence"].mean()
+        cara_cases = cases[cases["arm"].eq("cara")]
+        risk, weights = cara_cases["any_reoffence"].mean(), cara_cases.groupby("force").size()
         row = {"replicate": int(path.stem), "primary model": model["bias"]}
         for label, (factors, numeric, line) in specifications.items():
             row[label] = 100 * risk * poisson_cara(rows, factors, numeric, line).params[0] - model["truth"]
         for label, (factors, numeric) in per_force.items():
-            by_force = per_force_cara_per100(rows, cases, factors, numeric)
-            weights = cases[cases["arm"].eq("cara")].groupby("force").size().reindex(by_force.index)
-            row[label] = float((by_force * weights).sum() / weights.sum()) - model["truth"]
+            by_force = per_force_cara_per100(rows, cara_cases, factors, numeric)
+            force_weights = weights.reindex(by_force.index)
+            row[label] = float((by_force * force_weights).sum() / force_weights.sum()) - model["truth"]
             forces.append(by_force.rename((label, int(path.stem))))
         table.append(row)
         print(", ".join(f"{key} {value:+.3f}" if key != "replicate" else f"replicate {value}"
