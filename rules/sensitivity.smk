@@ -131,7 +131,7 @@ rule sensitivity_lofo_combine:
 
 rule sensitivity_missing_data:
     input:
-        multiple_imputation="results/model/any_reoffence/pooled/estimands.csv",
+        multiple_imputation=f"results/model/{get_sensitivity_outcome()}/pooled/estimands.csv",
         idata=get_missing_data_fits("idata.nc"),
         gates=get_missing_data_fits("gate.csv"),
     output:

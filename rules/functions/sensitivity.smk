@@ -38,6 +38,13 @@ def get_variant_settings(wildcards):
     return {"model": settings, "pooling": pooling, "note": note}
 
 
+def get_sensitivity_outcome():
+    """The outcome every sensitivity fit models: first reoffence, the primary model the stage refits with one thing
+    changed (secondary outcomes have their own models), whatever the report leads with.
+    """
+    return "any_reoffence"
+
+
 def get_sensitivity_fit_dir(variant, dataset):
     """Where a sensitivity variant's fit of one dataset writes its files: the one place that path is spelled."""
     return f"results/sensitivity/fits/{variant}/{dataset}"
@@ -69,7 +76,7 @@ def get_missing_data_fit_dir(dataset):
     """Where the primary model's fit of a missing-data dataset lives: a primary imputation (MNAR delta 0) is the
     primary fit itself, anything else (cc, shifted MNAR datasets) a sensitivity fit."""
     if dataset in get_imputation_datasets():
-        return get_model_fit_dir("any_reoffence", dataset)
+        return get_model_fit_dir(get_sensitivity_outcome(), dataset)
     return get_sensitivity_fit_dir("primary", dataset)
 
 

@@ -4,7 +4,8 @@ Prints the cell count, the CPU cost of one log-density + gradient evaluation (wh
 wall and CPU time (build + compile + sample), leapfrog steps, minimum bulk ESS over the gated parameters, min ESS
 per second and whether the fit passes the configured gate. National scale: --cases 1000000 --forces 43.
 Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie|nutpie_jax] [--draws N]
-       [--tune N] [--cases N] [--forces N] [--naive-draws 200] [--trend linear|nonlinear] [--skip-naive]
+       [--tune N] [--mass-matrix diagonal|low_rank] [--cases N] [--forces N] [--naive-draws 200]
+       [--trend linear|nonlinear] [--skip-naive]
 """
 
 import argparse
@@ -43,11 +44,12 @@ def gradient_microseconds(cells, settings, repeats=2000):
     return 1e6 * (time.process_time() - start) / repeats
 
 
-def timed_fit(cells, settings, sampler, chains, draws, tune, seed):
+def timed_fit(cells, settings, sampler, chains, draws, tune, mass_matrix, seed):
     """Build, compile and sample; return (wall s, CPU s, leapfrog steps, min bulk ESS, divergences, max R-hat, gate)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     model = build_model(cells, settings["priors"], settings["centred"])
-    idata = sample(model, sampler, chains, draws, tune, seed, cores=2, target_accept=settings["target_accept"])
+    idata = sample(model, sampler, chains, draws, tune, seed, cores=2, target_accept=settings["target_accept"],
+                   mass_matrix=mass_matrix)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     gate = gate_table(idata, "bench", settings["gate"])
     steps = int(idata.sample_stats["n_steps"].sum())
@@ -62,6 +64,7 @@ def main():
     parser.add_argument("--chains", type=int, default=settings["chains"])
     parser.add_argument("--draws", type=int, default=settings["draws"])
     parser.add_argument("--tune", type=int, default=settings["tune"])
+    parser.add_argument("--mass-matrix", default=settings["mass_matrix"], choices=["diagonal", "low_rank"])
     parser.add_argument("--cases", type=int, default=CONFIG["synthetic"]["n_cases"])
     parser.add_argument("--forces", type=int, default=9, help="9, or up to 43 (the generator's force_10..)")
     parser.add_argument("--naive-draws", type=int, default=200)
@@ -74,7 +77,8 @@ def main():
     spec = CellSpec.from_config(settings["cells"])
     started = time.perf_counter()
     cells = build_cells(cases, spec)
-    print(f"data: {len(cases):,} cases, {cases['force'].nunique()} forces, trend {args.trend}; tune {args.tune}")
+    print(f"data: {len(cases):,} cases, {cases['force'].nunique()} forces, trend {args.trend}; tune {args.tune}, "
+          f"{args.mass_matrix} mass matrix")
     print(f"cells: {len(cells.hazard):,} hazard + {len(cells.binomial):,} binomial = "
           f"{len(cells.hazard) + len(cells.binomial):,} ({len(cells.standard):,} ATT cells), "
           f"aggregated in {time.perf_counter() - started:.1f} s")
@@ -88,12 +92,13 @@ def main():
               f"{ess / seconds:>8.2f}{divergences:>5}{r_hat:>10.3f}{'passed' if passed else 'FAILED':>7}")
         return ess / seconds
 
-    fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, CONFIG["seed"])
+    fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, args.mass_matrix, CONFIG["seed"])
     cells_rate = report(f"cells ({args.sampler})", args.draws, fit)
     if args.skip_naive:
         return
     rows = row_level_cells(cases, spec)
-    naive = timed_fit(rows, settings, args.sampler, args.chains, args.naive_draws, args.tune, CONFIG["seed"])
+    naive = timed_fit(rows, settings, args.sampler, args.chains, args.naive_draws, args.tune, args.mass_matrix,
+                      CONFIG["seed"])
     naive_rate = report("row-level Bernoulli", args.naive_draws, naive)
     print(f"speed-up in min ESS/s: {cells_rate / naive_rate:.1f}x (target >= 20x)")
 

@@ -21,7 +21,7 @@ from scipy import stats
 
 from cara_eval.calibration.replicates import cpu_seconds, mixed_fit, replicate_model_config, simulate_replicate
 from cara_eval.model.cells import Cells, CellSpec, build_cells
-from cara_eval.model.effectiveness import build_model, derive_seed, sample
+from cara_eval.model.effectiveness import build_model, derive_seed, sample_as_configured
 
 SBC_PARAMETERS = ["mu_log_hr", "tau", "trend_sd"]
 # Observed variable of the model -> the cell-table column it is drawn into.
@@ -72,8 +72,7 @@ def run_sbc_replicate(replicate: int, calibration: dict, model_config: dict, see
     truth, simulated = prior_draw(cells, fit_config, derive_seed(seed, "sbc_prior", str(replicate)))
     model = build_model(simulated, fit_config["priors"], fit_config["centred"], "partial")
     idata, r_hat, refitted = mixed_fit(
-        lambda config, fit_seed: sample(model, config["sampler"], config["chains"], config["draws"], config["tune"],
-                                        fit_seed, cores, config["target_accept"]),
+        lambda config, fit_seed: sample_as_configured(model, config, fit_seed, cores),
         fit_config, calibration, derive_seed(seed, "sbc_fit", str(replicate)))
     n_draws = calibration["sbc"]["thinned_draws"]
     ranks = thinned_ranks(truth, idata.posterior, n_draws)

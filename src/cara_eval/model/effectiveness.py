@@ -411,12 +411,21 @@ NUTS_SAMPLERS = {
 
 
 def sample(
-    model: pm.Model, sampler: str, chains: int, draws: int, tune: int, seed: int, cores: int = 1, target_accept=0.8
+    model: pm.Model, sampler: str, chains: int, draws: int, tune: int, seed: int, cores: int = 1, target_accept=0.8,
+    mass_matrix: str = "diagonal",
 ):
-    """NUTS as configured (`NUTS_SAMPLERS`); returns InferenceData with sample_stats.diverging."""
+    """NUTS as configured (`NUTS_SAMPLERS`); returns InferenceData with sample_stats.diverging.
+
+    mass_matrix "low_rank" is nutpie's diagonal plus low-rank correction, learnt from draws and gradients: with
+    300 tuning draws a diagonal one sometimes leaves a chain at tree depth 10 (README, Benchmarks)."""
     nuts_sampler, compile_options = NUTS_SAMPLERS[sampler]
+    if mass_matrix == "low_rank" and nuts_sampler != "nutpie":
+        raise ValueError(f"mass_matrix low_rank needs a nutpie sampler, not {sampler!r}")
     # nutpie would otherwise run a thread per chain on every core of the node, not the job's allocation.
-    nuts_options = {**compile_options, "cores": cores} if nuts_sampler == "nutpie" else {}
+    nuts_options = (
+        {**compile_options, "cores": cores, "low_rank_modified_mass_matrix": mass_matrix == "low_rank"}
+        if nuts_sampler == "nutpie" else {}
+    )
     with model:
         return pm.sample(
             draws=draws,
@@ -432,6 +441,12 @@ def sample(
         )
 
 
+def sample_as_configured(model: pm.Model, settings: dict, seed: int, cores: int = 1):
+    """`sample` with the sampler settings of a config section (`model`, or a section's `fit` laid over it)."""
+    return sample(model, settings["sampler"], settings["chains"], settings["draws"], settings["tune"], seed, cores,
+                  settings["target_accept"], settings["mass_matrix"])
+
+
 def derive_seed(seed: int, *names: str) -> int:
     """Seed of one fit from the master seed and its names (outcome, dataset): stable across runs."""
     return int(np.random.SeedSequence([seed, *(zlib.crc32(n.encode()) for n in names)]).generate_state(1)[0])
@@ -443,14 +458,5 @@ def fit_cases(cases: pd.DataFrame, model_config: dict, seed: int, cores: int = 1
     for row in cells.terms.dropped().itertuples():
         log.info("model term left out: %s (%s)", row.term, row.reason)
     model = build_model(cells, model_config["priors"], model_config["centred"], pooling)
-    idata = sample(
-        model,
-        model_config["sampler"],
-        model_config["chains"],
-        model_config["draws"],
-        model_config["tune"],
-        seed,
-        cores,
-        model_config["target_accept"],
-    )
+    idata = sample_as_configured(model, model_config, seed, cores)
     return cells, model, idata

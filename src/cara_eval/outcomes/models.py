@@ -33,7 +33,14 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from cara_eval.model.cells import PATTERN_KEYS, Cells, CellSpec, banded, build_cells, interval_days
-from cara_eval.model.effectiveness import block_data, force_structure, interval_shape, model_coords, prior, sample
+from cara_eval.model.effectiveness import (
+    block_data,
+    force_structure,
+    interval_shape,
+    model_coords,
+    prior,
+    sample_as_configured,
+)
 
 OUTCOMES = ("reoffence_count", "harm")
 YEAR_DAYS = 365.0
@@ -310,8 +317,7 @@ def fit_outcome(cases: pd.DataFrame, outcome: str, model_config: dict, outcome_c
         model = build_count_model(cells, priors, settings["centred"])
     else:
         model = build_harm_model(cells, priors, outcome_config["harm_centred"])
-    idata = sample(model, settings["sampler"], settings["chains"], settings["draws"], settings["tune"], seed, cores,
-                   settings["target_accept"])
+    idata = sample_as_configured(model, settings, seed, cores)
     return cells, model, idata
 
 
