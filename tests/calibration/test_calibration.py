@@ -45,7 +45,7 @@ TINY_CALIBRATION = {
     "forces": ["hampshire", "norfolk", "west_yorkshire"],
     "run_scenarios": ["default", "no_effect"],
     "sbc": {"replicates": 2, "design_scenario": "default", "thinned_draws": 19, "bins": 5},
-    "fit": {"chains": 2, "draws": 50, "tune": 50, "sampler": "pymc"},
+    "fit": {"chains": 2, "draws": 50, "tune": 50, "sampler": "pymc", "mass_matrix": "diagonal"},  # PyMC's only kind
     "no_pooling_replicates": 1,
     "refit_max_r_hat": 1.5,  # 2 x 50 draws; the refit itself is tested on its own (test_a_fit_that_did_not_mix...)
 }
