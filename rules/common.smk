@@ -59,8 +59,26 @@ def check_restricted_dir():
         )
 
 
+def check_sampler_settings():
+    """PyMC's NUTS has only a diagonal mass matrix: say so before any job runs, for the model and for each section
+    whose `fit` is laid over it, rather than fail inside a fit job."""
+    sections = ("secondary_outcomes", "calibration", "sensitivity")
+    overlays = {
+        "model": {},
+        **{f"{s}.fit": config.get(s, {}).get("fit", {}) for s in sections},
+    }
+    for name, overlay in overlays.items():
+        settings = {**config["model"], **overlay}
+        if settings["sampler"] == "pymc" and settings["mass_matrix"] != "diagonal":
+            raise WorkflowError(
+                f"config {name}: sampler pymc with mass_matrix {settings['mass_matrix']}: PyMC's NUTS has only "
+                "a diagonal one (low_rank needs nutpie or nutpie_jax)"
+            )
+
+
 check_forces()
 check_restricted_dir()
+check_sampler_settings()
 
 
 def get_quarantine_path():

@@ -41,6 +41,14 @@ def test_a_force_without_a_mapping_stops_the_run_naming_it(tmp_path):
     assert "Traceback" not in output
 
 
+def test_pymc_with_a_low_rank_mass_matrix_stops_the_run_naming_the_section(tmp_path):
+    config = deep_merge(tiny_config(), {"calibration": {"fit": {"sampler": "pymc", "mass_matrix": "low_rank"}}})
+    proc = run_snakemake(_workdir_with_config(tmp_path, config), "-n", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config calibration.fit: sampler pymc with mass_matrix low_rank" in output
+    assert "Traceback" not in output
+
+
 def test_quarantine_goes_to_restricted_dir_and_never_under_results(tmp_path):
     config = deep_merge(tiny_config(), {"restricted_dir": "secure/area"})
     workdir = make_workdir(tmp_path / "work", config)
