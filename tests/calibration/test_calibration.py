@@ -200,6 +200,21 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
     assert "bias -0.5 per 100; 1 of these fits refitted with longer chains after a chain did not mix" in text
 
 
+def test_report_gives_the_spread_of_each_forces_coverage_and_its_largest_bias(tmp_path):
+    rows = [("default", r, "bayes_hierarchical", scope, level, -5.0, estimate, estimate - 1, estimate + 1,
+             estimate - 2, estimate + 2)
+            for r in (0, 1, 2, 3)
+            for scope, level, estimate in (("pooled", "", -5.2), ("force", "dorset", -5.0 + (3.0 if r == 0 else 0.5)),
+                                           ("force", "hampshire", -5.1))]
+    coverage_table(_replicates(rows)).to_csv(tmp_path / "coverage.csv", index=False)
+    data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
+        "calibration": tiny_config()["calibration"], "calibration_run": {"coverage": str(tmp_path / "coverage.csv")}}})
+    text = calibration_section.calibration_markdown(data)
+    # Dorset's 90% interval misses the truth (-5) in replicate 0 only (-4.0 to 0.0); its errors +3.0, +0.5 x 3: +1.1
+    assert ("each force's 90% intervals held its own effect in 75% (Dorset) to 100% (Hampshire) of replicates, the "
+            "largest bias of one force +1.1 per 100 (Dorset)") in text
+
+
 def test_the_report_shows_this_checkouts_calibration_else_the_newest_archived_one(tmp_path):
     results, archive = tmp_path / "results" / "calibration", tmp_path / "docs" / "calibration"
     assert summary_source(results, archive) == (None, False)

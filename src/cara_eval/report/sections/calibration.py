@@ -118,6 +118,7 @@ def calibration_markdown(data: ReportData) -> str:
         naive = _cell(coverage, scenario, "naive_before_after", HEADLINE, "pooled", "")
         if naive is not None:
             sentence += f" (naive before/after {effect_text(naive['bias'], HEADLINE)})"
+        sentence += _each_force_text(data, coverage[coverage["scenario"].eq(scenario)])
         if pooled.get("n_refitted", 0) > 0:
             sentence += (f"; {int(pooled['n_refitted'])} of these fits refitted with longer chains after a chain "
                          "did not mix")
@@ -129,6 +130,22 @@ def calibration_markdown(data: ReportData) -> str:
                          f"effect in {percent(stepped['coverage_90'])}): a limitation of the design, not of the fit")
         lines.append(sentence + ".")
     return " ".join(header) + "\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def _each_force_text(data: ReportData, scenario_coverage: pd.DataFrame) -> str:
+    """The spread of the forces' own coverage and bias in one scenario: the per-force answers are only as good as
+    the worst force's intervals, which the all-forces coverage averages away."""
+    forces = scenario_coverage[scenario_coverage["method"].eq("bayes_hierarchical")
+                               & scenario_coverage["estimand"].eq(HEADLINE) & scenario_coverage["scope"].eq("force")
+                               & ~scenario_coverage["level"].isin(["", "all"])].dropna(subset=["coverage_90"])
+    if len(forces) < 2:
+        return ""
+    low, high = forces.loc[forces["coverage_90"].idxmin()], forces.loc[forces["coverage_90"].idxmax()]
+    worst = forces.loc[forces["bias"].abs().idxmax()]
+    return (f"; each force's 90% intervals held its own effect in {percent(low['coverage_90'])} "
+            f"({data.force_name(low['level'])}) to {percent(high['coverage_90'])} ({data.force_name(high['level'])}) "
+            f"of replicates, the largest bias of one force {effect_text(worst['bias'], HEADLINE)} per 100 "
+            f"({data.force_name(worst['level'])})")
 
 
 def _label(estimand: str, scope: str, level: str) -> str:
