@@ -15,6 +15,8 @@ validate(config, schema="../config/schema/config.schema.yaml")
 # scripts/cara_eval (a link to src/cara_eval), because Snakemake puts a script's folder on sys.path.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from cara_eval.model.effectiveness import mass_matrix_problem
+
 
 wildcard_constraints:
     force=r"(?!cases\.)[a-z0-9_]+",
@@ -60,8 +62,9 @@ def check_restricted_dir():
 
 
 def check_sampler_settings():
-    """PyMC's NUTS has only a diagonal mass matrix: say so before any job runs, for the model and for each section
-    whose `fit` is laid over it, rather than fail inside a fit job."""
+    """A sampler and mass matrix that cannot go together (cara_eval.model.effectiveness.mass_matrix_problem): say so
+    before any job runs, for the model and for each section whose `fit` is laid over it, not inside a fit job.
+    """
     sections = ("secondary_outcomes", "calibration", "sensitivity")
     overlays = {
         "model": {},
@@ -69,10 +72,9 @@ def check_sampler_settings():
     }
     for name, overlay in overlays.items():
         settings = {**config["model"], **overlay}
-        if settings["sampler"] == "pymc" and settings["mass_matrix"] != "diagonal":
+        if problem := mass_matrix_problem(settings["sampler"], settings["mass_matrix"]):
             raise WorkflowError(
-                f"config {name}: sampler pymc with mass_matrix {settings['mass_matrix']}: PyMC's NUTS has only "
-                "a diagonal one (low_rank needs nutpie or nutpie_jax)"
+                f"config {name}: sampler {settings['sampler']} with mass_matrix {settings['mass_matrix']}: {problem}"
             )
 
 

@@ -410,6 +410,14 @@ NUTS_SAMPLERS = {
 }
 
 
+def mass_matrix_problem(sampler: str, mass_matrix: str) -> str | None:
+    """Why a sampler cannot use a mass matrix, or None: PyMC's NUTS has only a diagonal one. Checked by `sample` and,
+    before any job runs, by the workflow's config check."""
+    if mass_matrix == "low_rank" and NUTS_SAMPLERS[sampler][0] != "nutpie":
+        return f"mass_matrix low_rank needs a nutpie sampler, not {sampler!r}"
+    return None
+
+
 def sample(
     model: pm.Model, sampler: str, chains: int, draws: int, tune: int, seed: int, cores: int = 1, target_accept=0.8,
     mass_matrix: str = "diagonal",
@@ -419,8 +427,8 @@ def sample(
     mass_matrix "low_rank" is nutpie's diagonal plus low-rank correction, learnt from draws and gradients: with
     300 tuning draws a diagonal one sometimes leaves a chain at tree depth 10 (README, Benchmarks)."""
     nuts_sampler, compile_options = NUTS_SAMPLERS[sampler]
-    if mass_matrix == "low_rank" and nuts_sampler != "nutpie":
-        raise ValueError(f"mass_matrix low_rank needs a nutpie sampler, not {sampler!r}")
+    if problem := mass_matrix_problem(sampler, mass_matrix):
+        raise ValueError(problem)
     # nutpie would otherwise run a thread per chain on every core of the node, not the job's allocation.
     nuts_options = (
         {**compile_options, "cores": cores, "low_rank_modified_mass_matrix": mass_matrix == "low_rank"}
