@@ -1,6 +1,7 @@
 """Shared fixtures: real Snakemake runs of the tiny config in temporary directories."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,8 +57,17 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
         cwd=workdir, capture_output=True, text=True, env=env,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+                             f"{failed_rule_logs(workdir, proc.stderr)}")
     return proc
+
+
+def failed_rule_logs(workdir: Path, stderr: str) -> str:
+    """The tail of each failed job's own log (Snakemake's message names it but not its contents): on a CI machine the
+    temp dir is gone after the run, so this is the only trace of why a rule script failed."""
+    logs = re.findall(r"log: (\S+) \(check log file\(s\) for error details\)", stderr)
+    return "".join(f"\n--- {log} ---\n{(workdir / log).read_text()[-4000:]}"
+                   for log in dict.fromkeys(logs) if (workdir / log).is_file())
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,10 +2,12 @@
 fit to send. The fallback renders always; Quarto renders too when `quarto` is on PATH (CI sets it up from
 ../shared/quarto), and then both renders must show the same pages."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +20,14 @@ from report_inputs import ESTIMANDS, write_report_inputs
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.report.data import ReportData
 from cara_eval.report.formatting import per100, per100_interval, sure_percent
-from cara_eval.report.render import RenderError, number_crossrefs, parse_qmd, render_report, set_front_matter
+from cara_eval.report.render import (
+    KERNEL_START_ATTEMPTS,
+    RenderError,
+    number_crossrefs,
+    parse_qmd,
+    render_report,
+    set_front_matter,
+)
 from cara_eval.report.sections.summary import summary_markdown
 
 RUN_DATE = datetime(2026, 11, 26, 23, 40, tzinfo=UTC)
@@ -137,6 +146,51 @@ def test_failing_cell_is_named_with_its_file_and_line(tmp_path):
         render_report(source, "main.qmd", {}, tmp_path / "build", tmp_path / "a.html", tmp_path / "a.pdf", RUN_DATE,
                       "fallback")
     assert "\x1b[" not in str(error.value)  # the log stays readable: no terminal colour codes
+
+
+RENDERERS = ["fallback", pytest.param("quarto", marks=pytest.mark.skipif(
+    shutil.which("quarto") is None, reason="no `quarto` on PATH: .ci/run sets it up from ../shared/quarto"))]
+# A real kernelspec named python3 whose first starts exit at once, as a kernel that lost its ports to another does.
+DYING_KERNEL = """import os, runpy, sys
+starts = os.environ["CARA_TEST_KERNEL_STARTS"]
+with open(starts, "a") as file:
+    file.write("start\\n")
+if sum(1 for _ in open(starts)) <= int(os.environ["CARA_TEST_KERNEL_DEATHS"]):
+    sys.exit(1)
+runpy.run_module("ipykernel_launcher", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("deaths", [2, 3])
+def test_a_kernel_that_dies_at_start_is_started_again_a_bounded_number_of_times(tmp_path, monkeypatch, renderer,
+                                                                              deaths):
+    kernel_dir = tmp_path / "jupyter" / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True)
+    (tmp_path / "dying_kernel.py").write_text(DYING_KERNEL)
+    (kernel_dir / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, str(tmp_path / "dying_kernel.py"), "-f", "{connection_file}"],
+         "display_name": "Python 3", "language": "python"}))
+    starts = tmp_path / "starts.txt"
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("CARA_TEST_KERNEL_STARTS", str(starts))
+    monkeypatch.setenv("CARA_TEST_KERNEL_DEATHS", str(deaths))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "main.qmd").write_text("---\ntitle: t\n---\n\n```{python}\nprint(6 * 7)\n```\n")
+    html = tmp_path / "a.html"
+
+    def render():
+        render_report(source, "main.qmd", {}, tmp_path / "build", html, tmp_path / "a.pdf", RUN_DATE, renderer)
+
+    if deaths < KERNEL_START_ATTEMPTS:
+        render()
+        assert "42" in html.read_text()
+        assert starts.read_text().count("start") > deaths  # Quarto starts one kernel per format
+    else:
+        with pytest.raises(RenderError, match=f"kernel died at start in all {KERNEL_START_ATTEMPTS} attempts"):
+            render()
+        assert starts.read_text().count("start") == KERNEL_START_ATTEMPTS
 
 
 def test_includes_expand_recursively_with_cell_options(tmp_path):

@@ -9,7 +9,9 @@ same format options and include the same Typst header and CSS, so their pages ag
 Output depends only on the inputs and the run date (stamped into the title block and the PDF metadata).
 """
 
+import atexit
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,10 +35,32 @@ OPTION = re.compile(r"^#\|\s?(.*)$")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 DATE_TOKENS = re.compile(r"YYYY|MMMM|MMM|MM|DD|D")
 TYPST_PAGE_OPTIONS = ("papersize", "margin", "fontsize")
+# jupyter_client's words when a kernel process exits before it answers. Two kernels starting at once (two report
+# jobs on one node) can both be handed the same free port and one of them dies so: it failed a CI run once
+# (force reports, 2026-12-02). A fresh start picks new ports, so a render is retried, never more than this often.
+KERNEL_DIED_AT_START = "Kernel died before replying to kernel_info"
+KERNEL_START_ATTEMPTS = 3
+log = logging.getLogger(__name__)
 
 
 class RenderError(RuntimeError):
     """A render failed; the message names the cell or tool so the report author can fix it."""
+
+
+class KernelDiedAtStart(RenderError):
+    """The Jupyter kernel exited before it answered: a start-up race, not an error in the report."""
+
+
+def retry_kernel_start(render_once):
+    """Call `render_once` again, with a new kernel, each time its kernel died at start (KERNEL_START_ATTEMPTS)."""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            return render_once()
+        except KernelDiedAtStart as error:
+            if attempt == KERNEL_START_ATTEMPTS:
+                raise RenderError(f"the Jupyter kernel died at start in all {attempt} attempts:\n{error}") from None
+            log.warning("the Jupyter kernel died at start (attempt %d of %d); starting another", attempt,
+                        KERNEL_START_ATTEMPTS)
 
 
 @dataclass
@@ -129,11 +153,22 @@ def execute_notebook(notebook: nbformat.NotebookNode, workdir: Path, env: dict, 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(
-        notebook, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(workdir)}}
-    )
+    def execute_once():
+        client = NotebookClient(
+            notebook, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(workdir)}}
+        )
+        try:
+            client.execute(env=env, cwd=str(workdir))
+        except RuntimeError as error:
+            if KERNEL_DIED_AT_START in str(error):
+                # nbclient leaves its exit-time cleanup of the dead kernel registered; at exit it would fail
+                # with a bare AssertionError in the rule's log
+                atexit.unregister(client._cleanup_kernel)
+                raise KernelDiedAtStart(str(error)) from None
+            raise
+
     try:
-        client.execute(env=env, cwd=str(workdir))
+        retry_kernel_start(execute_once)
     except CellExecutionError as error:
         errors = [
             (cell, output) for cell in notebook.cells if cell.cell_type == "code"
@@ -299,12 +334,17 @@ def render_quarto(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime, 
     stops Quarto adding its own "Typst" link).
     """
     format_links = f"format-links:[html, {{text: PDF, href: '{pdf_link(html_out, pdf_out)}', icon: file-pdf}}]"
-    proc = subprocess.run(
-        ["quarto", "render", qmd.name, "--to", "html,typst", "-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links],
-        cwd=qmd.parent, capture_output=True, text=True, env=env,
-    )
-    if proc.returncode != 0:
-        raise RenderError(f"quarto render failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+
+    def render_once():
+        proc = subprocess.run(
+            ["quarto", "render", qmd.name, "--to", "html,typst", "-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links],
+            cwd=qmd.parent, capture_output=True, text=True, env=env,
+        )
+        if proc.returncode != 0:
+            failure = RenderError if KERNEL_DIED_AT_START not in proc.stdout + proc.stderr else KernelDiedAtStart
+            raise failure(f"quarto render failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+
+    retry_kernel_start(render_once)
     shutil.move(qmd.with_suffix(".html"), html_out)
     shutil.move(qmd.with_suffix(".pdf"), pdf_out)
 
