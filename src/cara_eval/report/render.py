@@ -35,9 +35,9 @@ OPTION = re.compile(r"^#\|\s?(.*)$")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 DATE_TOKENS = re.compile(r"YYYY|MMMM|MMM|MM|DD|D")
 TYPST_PAGE_OPTIONS = ("papersize", "margin", "fontsize")
-# jupyter_client's words when a kernel process exits before it answers. Two kernels starting at once (two report
-# jobs on one node) can both be handed the same free port and one of them dies so: it failed a CI run once
-# (force reports, 2026-12-02). A fresh start picks new ports, so a render is retried, never more than this often.
+# jupyter_client's words when a kernel process exits before it answers. It failed a CI run once (2026-12-02), while
+# two force reports started kernels in the same second: most likely two kernels handed the same free port. A fresh
+# start picks new ports, so a render whose kernel died so is retried, never more than this often.
 KERNEL_DIED_AT_START = "Kernel died before replying to kernel_info"
 KERNEL_START_ATTEMPTS = 3
 log = logging.getLogger(__name__)
