@@ -33,6 +33,8 @@ from cara_eval.report.sections.summary import summary_markdown
 RUN_DATE = datetime(2026, 11, 26, 23, 40, tzinfo=UTC)
 TITLE_DATE = "26 November 2026"
 needs_pdftotext = pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) reads the PDF pages")
+needs_quarto = pytest.mark.skipif(shutil.which("quarto") is None,
+                                  reason="no `quarto` on PATH: .ci/run sets it up from ../shared/quarto (see README)")
 
 
 def _render(root: Path, manifest: dict, name: str = "out", renderer: str = "fallback"):
@@ -148,8 +150,7 @@ def test_failing_cell_is_named_with_its_file_and_line(tmp_path):
     assert "\x1b[" not in str(error.value)  # the log stays readable: no terminal colour codes
 
 
-RENDERERS = ["fallback", pytest.param("quarto", marks=pytest.mark.skipif(
-    shutil.which("quarto") is None, reason="no `quarto` on PATH: .ci/run sets it up from ../shared/quarto"))]
+RENDERERS = ["fallback", pytest.param("quarto", marks=needs_quarto)]
 # A real kernelspec named python3 whose first starts exit at once, as a kernel that lost its ports to another does.
 DYING_KERNEL = """import os, runpy, sys
 starts = os.environ["CARA_TEST_KERNEL_STARTS"]
@@ -385,8 +386,7 @@ def test_a_long_name_in_a_squeezed_table_wraps_instead_of_running_into_the_next_
     assert overprinted_words(tmp_path / "table.pdf") == []
 
 
-@pytest.mark.skipif(shutil.which("quarto") is None,
-                    reason="no `quarto` on PATH: .ci/run sets it up from ../shared/quarto (see README)")
+@needs_quarto
 @needs_pdftotext
 def test_quarto_renders_the_same_report_page_for_page(rendered):
     root, manifest, fallback = rendered

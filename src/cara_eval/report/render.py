@@ -341,7 +341,7 @@ def render_quarto(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime, 
             cwd=qmd.parent, capture_output=True, text=True, env=env,
         )
         if proc.returncode != 0:
-            failure = RenderError if KERNEL_DIED_AT_START not in proc.stdout + proc.stderr else KernelDiedAtStart
+            failure = KernelDiedAtStart if KERNEL_DIED_AT_START in proc.stdout + proc.stderr else RenderError
             raise failure(f"quarto render failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
 
     retry_kernel_start(render_once)
