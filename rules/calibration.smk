@@ -13,6 +13,7 @@ rule calibration:
 rule calibration_replicate:
     output:
         replicate="results/calibration/replicates/{scenario}/{replicate}.csv",
+        provenance="results/calibration/replicates/{scenario}/{replicate}.json",
     log:
         "logs/calibration_replicate/{scenario}/{replicate}.log",
     benchmark:
@@ -24,6 +25,7 @@ rule calibration_replicate:
         calibration=get_replicate_calibration,
         model=config["model"],
         seed=config["seed"],
+        store=config["calibration"]["store"],
     script:
         "../scripts/calibration_replicate.py"
 
@@ -71,6 +73,7 @@ rule calibration_summarise:
 rule calibration_sbc_replicate:
     output:
         ranks="results/calibration/sbc/{replicate}.csv",
+        provenance="results/calibration/sbc/{replicate}.json",
     log:
         "logs/calibration_sbc_replicate/{replicate}.log",
     benchmark:
@@ -82,6 +85,7 @@ rule calibration_sbc_replicate:
         calibration=get_sbc_calibration(),
         model=config["model"],
         seed=config["seed"],
+        store=config["calibration"]["store"],
     script:
         "../scripts/calibration_sbc_replicate.py"
 

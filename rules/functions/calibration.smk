@@ -1,5 +1,7 @@
 """Decisions of the calibration stage (its get_* functions), kept apart from its rules."""
 
+from cara_eval.calibration.store import replicate_settings
+
 
 wildcard_constraints:
     scenario=r"[a-z0-9_.]+",
@@ -28,36 +30,16 @@ def get_scenario_replicates(wildcards):
     ]
 
 
-def _scenario_fit_settings(scenario):
-    """What one replicate of a scenario depends on: its settings, the shared size, forces and fit settings; not
-    K, the other scenarios or the SBC settings, so changing those never reruns a finished replicate.
-    """
-    calibration = config["calibration"]
-    own = {
-        key: value
-        for key, value in calibration["scenarios"][scenario].items()
-        if key != "replicates"
-    }
-    return {
-        "n_cases": calibration["n_cases"],
-        "forces": calibration["forces"],
-        "fit": calibration["fit"],
-        "no_pooling_replicates": calibration["no_pooling_replicates"],
-        "refit_max_r_hat": calibration["refit_max_r_hat"],
-        "scenarios": {scenario: own},
-    }
-
-
 def get_replicate_calibration(wildcards):
-    """The calibration settings a replicate job sees (see _scenario_fit_settings)."""
-    return _scenario_fit_settings(wildcards.scenario)
+    """The calibration settings a replicate job sees (cara_eval.calibration.store.replicate_settings)."""
+    return replicate_settings(config["calibration"], wildcards.scenario)
 
 
 def get_sbc_calibration():
     """The calibration settings an SBC replicate sees: its design scenario's and the rank settings, not K."""
     sbc = config["calibration"]["sbc"]
     return {
-        **_scenario_fit_settings(sbc["design_scenario"]),
+        **replicate_settings(config["calibration"], sbc["design_scenario"]),
         "sbc": {key: value for key, value in sbc.items() if key != "replicates"},
     }
 

@@ -30,6 +30,14 @@ from cara_eval.calibration.replicates import (
     target_table,
 )
 from cara_eval.calibration.sbc import SBC_PARAMETERS, rank_counts, thinned_ranks, uniform_band, uniformity_table
+from cara_eval.calibration.store import (
+    differences,
+    installed_packages,
+    replicate_settings,
+    save_replicates,
+    settings_digest,
+    stored_replicate,
+)
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.model.naive import naive_before_after
 from cara_eval.report.data import ReportData
@@ -364,7 +372,7 @@ def calibrated(tmp_path_factory):
 def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated):
     workdir, config, dry_default, dry_more = calibrated
     assert "calibration_replicate" not in dry_default.stdout  # not part of the default run
-    planned = re.findall(r"output: (results/calibration/(?:replicates|sbc)/\S+)", dry_more.stdout)
+    planned = re.findall(r"output: (results/calibration/(?:replicates|sbc)/[^\s,]+)", dry_more.stdout)
     assert sorted(planned) == ["results/calibration/replicates/default/2.csv",
                                "results/calibration/replicates/no_effect/2.csv", "results/calibration/sbc/2.csv"]
     for scenario, replicate in [("default", 0), ("default", 1), ("no_effect", 0), ("no_effect", 1)]:
@@ -460,6 +468,56 @@ def test_coverage_tables_summarise_the_replicate_files(calibrated):
     assert len(table) == coverage["level"].isin(["", "all"]).sum()
     assert "2 replicates drawn from the model's prior" in calibration_section.sbc_markdown(data)
     assert calibration_section.sbc_figure(data).axes
+
+
+@pytest.mark.slow
+def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_changed_or_is_missing(calibrated, tmp_path):
+    workdir, config, _, _ = calibrated
+    store = tmp_path / "store"
+    assert save_replicates(workdir / "results/calibration", store) == {"default": 2, "no_effect": 2, "sbc": 2}
+    records = json.loads((store / "provenance.json").read_text())
+    assert len(records) == 3  # one per settings: default, no_effect, the SBC replicates
+    sources = next(iter(records.values()))["sources"]
+    assert {"model/effectiveness.py", "calibration/replicates.py", "synth/population.py"} <= set(sources)
+    assert "calibration/store.py" not in sources  # it decides reuse, not numbers
+
+    # Another machine: a fresh directory whose config names the store, one replicate more than it holds.
+    again = deep_merge(config, {"calibration": {"store": str(store), "replicates": 3, "run_scenarios": ["default"]}})
+    other = make_workdir(tmp_path / "other", again)
+    outputs = [f"results/calibration/replicates/default/{replicate}.csv" for replicate in range(3)]
+    run_snakemake(other, *outputs, "results/calibration/sbc/0.csv", "results/calibration/sbc/1.csv")
+    for path in [*outputs[:2], "results/calibration/sbc/0.csv", "results/calibration/sbc/1.csv"]:
+        assert (other / path).read_bytes() == (workdir / path).read_bytes(), path
+        json_path = path.replace(".csv", ".json")
+        assert (other / json_path).read_text() == (workdir / json_path).read_text()
+        log = (other / "logs" / path.replace("results/calibration/", "").replace("replicates/", "calibration_replicate/")
+               .replace("sbc/", "calibration_sbc_replicate/").replace(".csv", ".log")).read_text()
+        assert "taken from the store" in log and "Sampling" not in log
+    fitted = (other / "logs/calibration_replicate/default/2.log").read_text()
+    assert "taken from the store" not in fitted and "default replicate 2:" in fitted
+    assert save_replicates(other / "results/calibration", store) == {"default": 3, "sbc": 2}
+    assert len(pd.read_csv(store / "default.csv.gz")) == len(pd.read_csv(store / "no_effect.csv.gz")) + len(
+        pd.read_csv(other / outputs[2]))
+
+    # Other settings, other packages or an edited module: the stored copy is not used.
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())  # as the run read it
+    calibration = replicate_settings(config["calibration"], "default")
+    settings = settings_digest(calibration, config["model"], config["seed"])
+    packages = installed_packages()
+    stored = stored_replicate(store, "default", 0, settings, packages)
+    assert stored is not None and stored[0].equals(pd.read_csv(workdir / outputs[0], keep_default_na=False,
+                                                               na_values=[""], float_precision="round_trip"))
+    longer = deep_merge(calibration, {"fit": {"draws": 60}})
+    assert stored_replicate(store, "default", 0, settings_digest(longer, config["model"], config["seed"]),
+                            packages) is None
+    assert stored_replicate(store, "default", 0, settings, [*packages[1:], "python==3.0.0"]) is None
+    assert stored_replicate(store, "default", 5, settings, packages) is None
+    edited = {key: {**record, "sources": {**record["sources"], "model/effectiveness.py": "0" * 64}}
+              for key, record in records.items()}
+    (store / "provenance.json").write_text(json.dumps(edited))
+    assert stored_replicate(store, "default", 0, settings, packages) is None
+    assert all(differences(record, record["settings"], record["packages"]) == ["model/effectiveness.py"]
+               for record in edited.values())
 
 
 def _per100(value: float) -> str:

@@ -1,0 +1,213 @@
+"""A store of finished calibration replicates kept with the code (config `calibration.store`), so that calibration
+accumulates across machines and sessions instead of starting again at K = 0 wherever `results/` is new.
+
+Why: K = 200 replicates of one scenario cost hours on a workstation, and `results/` is not in git: a fresh clone, a
+new cluster account or a lost scratch disk meant every replicate fitted again. A replicate is deterministic in what
+makes its numbers, so the replicate rules take it from the store when all of that is unchanged, and fit it only
+otherwise (a cache, like the compile cache, never a different answer):
+- the settings the rule passes (the scenario's and fit settings, config `model`, the seed);
+- the installed packages (name and version of every distribution, and Python's version);
+- the source of every cara_eval module the replicate's process had loaded when it finished (this module aside: it
+  decides reuse, never numbers). A change to any of them, even a comment, means a refit: strict, but never stale.
+
+Layout of the store: `<name>.csv.gz` per scenario (and `sbc.csv.gz`), the replicate rows as the rules write them
+plus a `provenance` column, and `provenance.json`, each provenance by its id. `save_replicates` adds a run's
+replicates to the store (`python -m cara_eval.calibration.store save`); the newest copy of a replicate wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+import cara_eval
+from cara_eval.common.paths import REPO_ROOT
+from cara_eval.provenance.record import git_state
+
+log = logging.getLogger(__name__)
+PACKAGE_ROOT = Path(cara_eval.__file__).resolve().parent
+PROVENANCE_FILE = "provenance.json"
+PROVENANCE_COLUMN = "provenance"
+SBC = "sbc"  # the store's name for the simulation-based calibration replicates (results/calibration/sbc)
+
+
+def replicate_settings(calibration: dict, scenario: str) -> dict:
+    """What one replicate of a scenario depends on in config `calibration`: its own settings, the shared size, forces
+    and fit settings; not K, the other scenarios, the SBC settings or the store, so changing those never reruns (or
+    refits) a finished replicate."""
+    own = {key: value for key, value in calibration["scenarios"][scenario].items() if key != "replicates"}
+    return {
+        "n_cases": calibration["n_cases"],
+        "forces": calibration["forces"],
+        "fit": calibration["fit"],
+        "no_pooling_replicates": calibration["no_pooling_replicates"],
+        "refit_max_r_hat": calibration["refit_max_r_hat"],
+        "scenarios": {scenario: own},
+    }
+
+
+def _digest(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def settings_digest(calibration: dict, model: dict, seed: int) -> str:
+    """Digest of a replicate rule's params (its `calibration`, `model` and `seed`)."""
+    return _digest(json.dumps({"calibration": calibration, "model": model, "seed": seed}, sort_keys=True))
+
+
+def installed_packages() -> list[str]:
+    """Python's version and every installed distribution's name and version, sorted (each once: an editable install
+    is found both in site-packages and on the source path)."""
+    installed = {f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions()}
+    return [f"python=={platform.python_version()}", *sorted(installed)]
+
+
+def _source_digest(relative: str) -> str | None:
+    path = PACKAGE_ROOT / relative
+    return _digest(path.read_bytes()) if path.is_file() else None
+
+
+def loaded_sources() -> dict[str, str]:
+    """Digest of each cara_eval module's source loaded in this process, by path inside the package."""
+    sources = {}
+    for name, module in sorted(sys.modules.items()):
+        if not (name == "cara_eval" or name.startswith("cara_eval.")) or name == __name__:
+            continue
+        path = getattr(module, "__file__", None)
+        if path:
+            relative = Path(path).resolve().relative_to(PACKAGE_ROOT).as_posix()
+            sources[relative] = _source_digest(relative)
+    return sources
+
+
+def provenance(settings: str, packages: list[str]) -> dict:
+    """The provenance of a replicate fitted in this process: call it after the fit, when every module it used is
+    loaded. `commit` is for people only (a dirty checkout's commit does not say what ran); matching ignores it."""
+    return {"settings": settings, "packages": packages, "sources": loaded_sources(),
+            "commit": git_state(REPO_ROOT)["commit"]}
+
+
+def provenance_id(record: dict) -> str:
+    return _digest(json.dumps({key: record[key] for key in ("settings", "packages", "sources")}, sort_keys=True))[:16]
+
+
+def differences(record: dict, settings: str, packages: list[str]) -> list[str]:
+    """What differs between a stored replicate's provenance and what would make it now (module docstring): "settings",
+    the package versions found on one side only, and the modules whose source changed; empty when it matches."""
+    changed = [] if record["settings"] == settings else ["settings"]
+    changed += sorted(set(record["packages"]) ^ set(packages))
+    return changed + [relative for relative, digest in record["sources"].items() if _source_digest(relative) != digest]
+
+
+def _read_provenances(store: Path) -> dict:
+    path = store / PROVENANCE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A replicate table as written, so that writing it again gives the same bytes (floats read round-trip)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+
+
+def _read_rows(store: Path, name: str) -> pd.DataFrame | None:
+    path = store / f"{name}.csv.gz"
+    return _read_table(path) if path.is_file() else None
+
+
+def stored_replicate(store: str | Path | None, name: str, replicate: int, settings: str,
+                     packages: list[str]) -> tuple[pd.DataFrame, dict] | None:
+    """The stored rows and provenance of replicate `replicate` of `name` (a scenario, or SBC) if they match
+    (`differences` finds none), else None; a stored copy that does not match is logged with what differs."""
+    if not store or (rows := _read_rows(Path(store), name)) is None:
+        return None
+    mine = rows[rows["replicate"].eq(replicate)]
+    if mine.empty:
+        return None
+    record = _read_provenances(Path(store))[mine[PROVENANCE_COLUMN].iloc[0]]
+    if changed := differences(record, settings, packages):
+        log.info("%s replicate %d is in the store %s but was made by other code or settings (%s): fitting it",
+                 name, replicate, store, ", ".join(changed[:6]))
+        return None
+    return mine.drop(columns=PROVENANCE_COLUMN), record
+
+
+def stored_or_fitted(store: str | None, name: str, replicate: int, calibration: dict, model: dict, seed: int,
+                     fit: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
+    """A replicate rule's table and provenance: from the store when it holds this replicate made by the same code
+    and settings, else `fit()`'s table with this process's provenance, taken after the fit."""
+    settings, packages = settings_digest(calibration, model, seed), installed_packages()
+    stored = stored_replicate(store, name, replicate, settings, packages)
+    if stored is not None:
+        log.info("%s replicate %d taken from the store %s: made by the same code, packages and settings (commit %s)",
+                 name, replicate, store, stored[1]["commit"])
+        return stored
+    return fit(), provenance(settings, packages)
+
+
+def write_replicate(table: pd.DataFrame, record: dict, table_path: str | Path, provenance_path: str | Path) -> None:
+    """A replicate's rows and its provenance, as the replicate rules write them."""
+    table.to_csv(table_path, index=False)
+    Path(provenance_path).write_text(json.dumps(record, indent=1, sort_keys=True))
+
+
+def _run_replicate_files(calibration_results: Path) -> dict[str, list[Path]]:
+    """Replicate tables of a results/calibration folder that have a provenance file beside them, by store name."""
+    found = {}
+    for directory in [*sorted((calibration_results / "replicates").glob("*")), calibration_results / SBC]:
+        name = SBC if directory.name == SBC else directory.name
+        tables = [path for path in sorted(directory.glob("*.csv")) if path.with_suffix(".json").is_file()]
+        if tables:
+            found[name] = tables
+    return found
+
+
+def save_replicates(calibration_results: str | Path, store: str | Path) -> dict[str, int]:
+    """Add every replicate of a run (`results/calibration`) that has its provenance to the store; a replicate already
+    stored is replaced by the run's copy. Returns the number of replicates stored per name afterwards."""
+    store = Path(store)
+    store.mkdir(parents=True, exist_ok=True)
+    provenances = _read_provenances(store)
+    counts = {}
+    for name, tables in _run_replicate_files(Path(calibration_results)).items():
+        new = []
+        for path in tables:
+            record = json.loads(path.with_suffix(".json").read_text())
+            provenances[provenance_id(record)] = record
+            new.append(_read_table(path).assign(**{PROVENANCE_COLUMN: provenance_id(record)}))
+        new = pd.concat(new, ignore_index=True)
+        old = _read_rows(store, name)
+        if old is not None:
+            new = pd.concat([old[~old["replicate"].isin(new["replicate"])], new], ignore_index=True)
+        new = new.sort_values("replicate", kind="stable")
+        new.to_csv(store / f"{name}.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+        counts[name] = int(new["replicate"].nunique())
+    used = {key for path in store.glob("*.csv.gz") for key in pd.read_csv(path, usecols=[PROVENANCE_COLUMN])[
+        PROVENANCE_COLUMN]}
+    (store / PROVENANCE_FILE).write_text(json.dumps({key: provenances[key] for key in sorted(used)}, indent=1,
+                                                    sort_keys=True))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cara_eval.calibration.store", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["save"], help="save: add a run's finished replicates to the store")
+    parser.add_argument("--results", default="results/calibration", help="the run's calibration folder")
+    parser.add_argument("--config", default="config/config.yaml", help="its calibration.store is the store")
+    args = parser.parse_args(argv)
+    store = yaml.safe_load(Path(args.config).read_text())["calibration"]["store"]
+    for name, count in save_replicates(args.results, store).items():
+        print(f"{name}: {count} replicates in {store}")
+
+
+if __name__ == "__main__":
+    main()
