@@ -1,6 +1,6 @@
 """Decisions of the calibration stage (its get_* functions), kept apart from its rules."""
 
-from cara_eval.calibration.store import replicate_settings
+from cara_eval.calibration.store import replicate_settings, sbc_replicate_settings
 
 
 wildcard_constraints:
@@ -36,12 +36,8 @@ def get_replicate_calibration(wildcards):
 
 
 def get_sbc_calibration():
-    """The calibration settings an SBC replicate sees: its design scenario's and the rank settings, not K."""
-    sbc = config["calibration"]["sbc"]
-    return {
-        **replicate_settings(config["calibration"], sbc["design_scenario"]),
-        "sbc": {key: value for key, value in sbc.items() if key != "replicates"},
-    }
+    """The calibration settings an SBC replicate sees (cara_eval.calibration.store.sbc_replicate_settings)."""
+    return sbc_replicate_settings(config["calibration"])
 
 
 def get_scenario_coverages():

@@ -2,6 +2,7 @@
 
 import hashlib
 import html
+import io
 import json
 import re
 
@@ -14,6 +15,7 @@ import xarray as xr
 import yaml
 from conftest import REPO, deep_merge, make_workdir, run_snakemake, tiny_config
 
+from cara_eval.calibration.archive import read_coverage, summarise_store
 from cara_eval.calibration.replicates import (
     COVERAGE_COLUMNS,
     EFFECT_SHARE,
@@ -40,6 +42,7 @@ from cara_eval.calibration.store import (
 )
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.model.naive import naive_before_after
+from cara_eval.provenance.record import git_state
 from cara_eval.report.data import ReportData
 from cara_eval.report.formatting import percent
 from cara_eval.report.sections import calibration as calibration_section
@@ -499,8 +502,30 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     assert len(pd.read_csv(store / "default.csv.gz")) == len(pd.read_csv(store / "no_effect.csv.gz")) + len(
         pd.read_csv(other / outputs[2]))
 
-    # Other settings, other packages or an edited module: the stored copy is not used.
+    # A dated summary of the store: coverage as the grid summary computes it, from every stored replicate; the
+    # scenarios the store lacks carried over from the newest archived summary; the record says which is which.
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())  # as the run read it
+    previous = REPO / "docs/calibration/2026-12-02"
+    record = summarise_store(store, tmp_path / "summary", config, previous)
+    coverage = read_coverage(tmp_path / "summary/coverage.csv")
+    replicates = pd.concat([pd.read_csv(directory / path) for directory, path in [
+        (workdir, outputs[0]), (workdir, outputs[1]), (other, outputs[2])]], ignore_index=True)
+    pd.testing.assert_frame_equal(coverage[coverage["scenario"].eq("default")].reset_index(drop=True),
+                                  read_coverage(_csv_of(coverage_table(replicates))), check_dtype=False)
+    archived = json.loads((previous / "run.json").read_text())["replicates"]["scenarios"]
+    assert record["replicates"]["scenarios"] == {**archived, "default": 3, "no_effect": 2}
+    assert record["sources"]["default"] == {"from": "store", "replicates": 3, "commits": [run_commit()],
+                                            "current_code": True}
+    assert record["sources"]["steep_fall"] == {"from": str(previous), "replicates": archived["steep_fall"]}
+    assert record["sources"]["sbc"]["replicates"] == 2
+    assert "default: K = 3, made by this checkout's code and settings" in record["note"]
+    steep = read_coverage(previous / "coverage.csv")
+    pd.testing.assert_frame_equal(coverage[coverage["scenario"].eq("steep_fall")].reset_index(drop=True),
+                                  steep[steep["scenario"].eq("steep_fall")].reset_index(drop=True))
+    assert set(pd.read_csv(tmp_path / "summary/targets.csv")["scenario"]) == set(archived) | {"default", "no_effect"}
+    assert len(pd.read_csv(tmp_path / "summary/sbc_ranks.csv")) == 2 * len(SBC_PARAMETERS)
+
+    # Other settings, other packages or an edited module: the stored copy is not used.
     calibration = replicate_settings(config["calibration"], "default")
     settings = settings_digest(calibration, config["model"], config["seed"])
     packages = installed_packages()
@@ -518,6 +543,19 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     assert stored_replicate(store, "default", 0, settings, packages) is None
     assert all(differences(record, record["settings"], record["packages"]) == ["model/effectiveness.py"]
                for record in edited.values())
+    record = summarise_store(store, tmp_path / "summary", config, previous)
+    assert not record["sources"]["default"]["current_code"]
+    assert f"default: K = 3, made by earlier code or settings (commits {run_commit()[:7]})" in record["note"]
+
+
+def _csv_of(table: pd.DataFrame) -> io.StringIO:
+    """The table as the summary writes it, to read back."""
+    return io.StringIO(table.to_csv(index=False))
+
+
+def run_commit() -> str | None:
+    """The commit the replicate jobs record: this checkout's."""
+    return git_state(REPO)["commit"]
 
 
 def _per100(value: float) -> str:

@@ -12,12 +12,11 @@ otherwise (a cache, like the compile cache, never a different answer):
 
 Layout of the store: `<name>.csv.gz` per scenario (and `sbc.csv.gz`), the replicate rows as the rules write them
 plus a `provenance` column, and `provenance.json`, each provenance by its id. `save_replicates` adds a run's
-replicates to the store (`python -m cara_eval.calibration.store save`); the newest copy of a replicate wins.
+replicates to the store (`python -m cara_eval.calibration.archive save`); the newest copy of a replicate wins.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -28,7 +27,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 import cara_eval
 from cara_eval.common.paths import REPO_ROOT
@@ -54,6 +52,13 @@ def replicate_settings(calibration: dict, scenario: str) -> dict:
         "refit_max_r_hat": calibration["refit_max_r_hat"],
         "scenarios": {scenario: own},
     }
+
+
+def sbc_replicate_settings(calibration: dict) -> dict:
+    """What one SBC replicate depends on: its design scenario's replicate settings and the rank settings, not K."""
+    sbc = calibration["sbc"]
+    return {**replicate_settings(calibration, sbc["design_scenario"]),
+            "sbc": {key: value for key, value in sbc.items() if key != "replicates"}}
 
 
 def _digest(text: str | bytes) -> str:
@@ -109,7 +114,7 @@ def differences(record: dict, settings: str, packages: list[str]) -> list[str]:
     return changed + [relative for relative, digest in record["sources"].items() if _source_digest(relative) != digest]
 
 
-def _read_provenances(store: Path) -> dict:
+def read_provenances(store: Path) -> dict:
     path = store / PROVENANCE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -119,7 +124,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
 
 
-def _read_rows(store: Path, name: str) -> pd.DataFrame | None:
+def read_rows(store: Path, name: str) -> pd.DataFrame | None:
     path = store / f"{name}.csv.gz"
     return _read_table(path) if path.is_file() else None
 
@@ -128,12 +133,12 @@ def stored_replicate(store: str | Path | None, name: str, replicate: int, settin
                      packages: list[str]) -> tuple[pd.DataFrame, dict] | None:
     """The stored rows and provenance of replicate `replicate` of `name` (a scenario, or SBC) if they match
     (`differences` finds none), else None; a stored copy that does not match is logged with what differs."""
-    if not store or (rows := _read_rows(Path(store), name)) is None:
+    if not store or (rows := read_rows(Path(store), name)) is None:
         return None
     mine = rows[rows["replicate"].eq(replicate)]
     if mine.empty:
         return None
-    record = _read_provenances(Path(store))[mine[PROVENANCE_COLUMN].iloc[0]]
+    record = read_provenances(Path(store))[mine[PROVENANCE_COLUMN].iloc[0]]
     if changed := differences(record, settings, packages):
         log.info("%s replicate %d is in the store %s but was made by other code or settings (%s): fitting it",
                  name, replicate, store, ", ".join(changed[:6]))
@@ -176,7 +181,7 @@ def save_replicates(calibration_results: str | Path, store: str | Path) -> dict[
     stored is replaced by the run's copy. Returns the number of replicates stored per name afterwards."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
-    provenances = _read_provenances(store)
+    provenances = read_provenances(store)
     counts = {}
     for name, tables in _run_replicate_files(Path(calibration_results)).items():
         new = []
@@ -185,7 +190,7 @@ def save_replicates(calibration_results: str | Path, store: str | Path) -> dict[
             provenances[provenance_id(record)] = record
             new.append(_read_table(path).assign(**{PROVENANCE_COLUMN: provenance_id(record)}))
         new = pd.concat(new, ignore_index=True)
-        old = _read_rows(store, name)
+        old = read_rows(store, name)
         if old is not None:
             new = pd.concat([old[~old["replicate"].isin(new["replicate"])], new], ignore_index=True)
         new = new.sort_values("replicate", kind="stable")
@@ -196,18 +201,3 @@ def save_replicates(calibration_results: str | Path, store: str | Path) -> dict[
     (store / PROVENANCE_FILE).write_text(json.dumps({key: provenances[key] for key in sorted(used)}, indent=1,
                                                     sort_keys=True))
     return counts
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cara_eval.calibration.store", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["save"], help="save: add a run's finished replicates to the store")
-    parser.add_argument("--results", default="results/calibration", help="the run's calibration folder")
-    parser.add_argument("--config", default="config/config.yaml", help="its calibration.store is the store")
-    args = parser.parse_args(argv)
-    store = yaml.safe_load(Path(args.config).read_text())["calibration"]["store"]
-    for name, count in save_replicates(args.results, store).items():
-        print(f"{name}: {count} replicates in {store}")
-
-
-if __name__ == "__main__":
-    main()
