@@ -516,7 +516,9 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     assert record["replicates"]["scenarios"] == {**archived, "default": 3, "no_effect": 2}
     assert record["sources"]["default"] == {"from": "store", "replicates": 3, "commits": [run_commit()],
                                             "current_code": True}
-    assert record["sources"]["steep_fall"] == {"from": str(previous), "replicates": archived["steep_fall"]}
+    assert record["sources"]["steep_fall"] == {"from": str(previous), "replicates": archived["steep_fall"],
+                                               "earlier": None}
+    assert record["note"].endswith(f"The note of {previous}: " + json.loads((previous / "run.json").read_text())["note"])
     assert record["sources"]["sbc"]["replicates"] == 2
     assert "default: K = 3, made by this checkout's code and settings" in record["note"]
     steep = read_coverage(previous / "coverage.csv")

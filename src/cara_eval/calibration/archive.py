@@ -80,7 +80,13 @@ def _describe(name: str, source: dict) -> str:
         made = "this checkout's code and settings" if source["current_code"] else (
             "earlier code or settings (commits " + ", ".join(commit[:7] for commit in source["commits"]) + ")")
         return f"{name}: K = {source['replicates']}, made by {made}"
-    return f"{name}: K = {source['replicates']}, carried over from {source['from']}"
+    there = f" ({_describe('there', source['earlier'])})" if source.get("earlier") else ""
+    return f"{name}: K = {source['replicates']}, carried over from {source['from']}{there}"
+
+
+def _carried(previous: Path, name: str, replicates: int, earlier_record: dict) -> dict:
+    """Where a carried-over scenario's rows come from: the earlier summary, and what that summary said of them."""
+    return {"from": str(previous), "replicates": replicates, "earlier": earlier_record.get("sources", {}).get(name)}
 
 
 def summarise_store(store: str | Path, out: str | Path, config: dict, previous: str | Path | None) -> dict:
@@ -90,8 +96,8 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
     out.mkdir(parents=True, exist_ok=True)
     provenances, packages = read_provenances(store), installed_packages()
     earlier = read_coverage(Path(previous) / SUMMARY_FILES["coverage"]) if previous else None
-    earlier_counts = (json.loads((Path(previous) / SUMMARY_FILES["run"]).read_text())["replicates"]["scenarios"]
-                      if previous else {})
+    earlier_record = json.loads((Path(previous) / SUMMARY_FILES["run"]).read_text()) if previous else {}
+    earlier_counts = earlier_record["replicates"]["scenarios"] if previous else {}
     tables, sources = [], {}
     for scenario in calibration["scenarios"]:
         rows = read_rows(store, scenario)
@@ -100,7 +106,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
             sources[scenario] = _stored_source(rows, provenances, settings, packages)
             tables.append(coverage_table(rows.drop(columns=PROVENANCE_COLUMN)))
         elif earlier is not None and scenario in earlier_counts:
-            sources[scenario] = {"from": str(previous), "replicates": earlier_counts[scenario]}
+            sources[scenario] = _carried(previous, scenario, earlier_counts[scenario], earlier_record)
             tables.append(earlier[earlier["scenario"].eq(scenario)])
     ranks = read_rows(store, SBC)
     if ranks is not None:
@@ -111,15 +117,16 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
                            "figure": out / FIGURES["sbc_ranks"]})
     elif previous and (Path(previous) / SUMMARY_FILES["sbc_ranks"]).is_file():
         kept = pd.read_csv(Path(previous) / SUMMARY_FILES["sbc_ranks"])
-        sources[SBC] = {"from": str(previous), "replicates": int(kept["replicate"].nunique())}
+        sources[SBC] = _carried(previous, SBC, int(kept["replicate"].nunique()), earlier_record)
         for name in (SUMMARY_FILES["sbc_ranks"], SUMMARY_FILES["sbc_uniformity"], FIGURES["sbc_ranks"]):
             shutil.copyfile(Path(previous) / name, out / name)
     if not tables:
         raise ValueError(f"no calibration replicates in {store}, and no earlier summary to carry over")
     counts = {name: source["replicates"] for name, source in sources.items() if name != SBC}
-    record = {**run_record({"scenarios": counts}), "sources": sources,
-              "note": "Replicates per scenario: " + "; ".join(_describe(name, source)
-                                                               for name, source in sources.items()) + "."}
+    note = "Replicates per scenario: " + "; ".join(_describe(name, source) for name, source in sources.items()) + "."
+    if earlier_record.get("note") and "sources" not in earlier_record:  # an older summary says in words what it holds
+        note += f" The note of {previous}: {earlier_record['note']}"
+    record = {**run_record({"scenarios": counts}), "sources": sources, "note": note}
     write_grid_summary(pd.concat(tables, ignore_index=True), calibration, record,
                        {"coverage": out / SUMMARY_FILES["coverage"], "targets": out / SUMMARY_FILES["targets"],
                         "figure": out / FIGURES["coverage"], "run": out / SUMMARY_FILES["run"]})
