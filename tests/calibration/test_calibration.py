@@ -520,7 +520,8 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
                                                "earlier": None}
     assert record["note"].endswith(f"The note of {previous}: " + json.loads((previous / "run.json").read_text())["note"])
     assert record["sources"]["sbc"]["replicates"] == 2
-    assert "default: K = 3, made by this checkout's code and settings" in record["note"]
+    assert "default (K = 3), no_effect (K = 2), sbc (K = 2): made by this checkout's code and settings" in record["note"]
+    assert f"steep_fall (K = {archived['steep_fall']}), " in record["note"]
     steep = read_coverage(previous / "coverage.csv")
     pd.testing.assert_frame_equal(coverage[coverage["scenario"].eq("steep_fall")].reset_index(drop=True),
                                   steep[steep["scenario"].eq("steep_fall")].reset_index(drop=True))
@@ -547,7 +548,8 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
                for record in edited.values())
     record = summarise_store(store, tmp_path / "summary", config, previous)
     assert not record["sources"]["default"]["current_code"]
-    assert f"default: K = 3, made by earlier code or settings (commits {run_commit()[:7]})" in record["note"]
+    assert (f"default (K = 3), no_effect (K = 2), sbc (K = 2): made by earlier code or settings (commits "
+            f"{run_commit()[:7]})") in record["note"]
 
 
 def _csv_of(table: pd.DataFrame) -> io.StringIO:

@@ -75,13 +75,23 @@ def _stored_source(rows: pd.DataFrame, provenances: dict, settings: str, package
             "current_code": not any(differences(record, settings, packages) for record in records)}
 
 
-def _describe(name: str, source: dict) -> str:
-    if source["from"] == "store":
-        made = "this checkout's code and settings" if source["current_code"] else (
-            "earlier code or settings (commits " + ", ".join(commit[:7] for commit in source["commits"]) + ")")
-        return f"{name}: K = {source['replicates']}, made by {made}"
-    there = f" ({_describe('there', source['earlier'])})" if source.get("earlier") else ""
-    return f"{name}: K = {source['replicates']}, carried over from {source['from']}{there}"
+def _made_by(source: dict) -> str:
+    """What made a scenario's rows, in words: the store's provenance, or where they were carried over from."""
+    if source["from"] != "store":
+        there = f"; there {_made_by(source['earlier'])}" if source.get("earlier") else ""
+        return f"carried over from {source['from']}{there}"
+    if source["current_code"]:
+        return "made by this checkout's code and settings"
+    return "made by earlier code or settings (commits " + ", ".join(commit[:7] for commit in source["commits"]) + ")"
+
+
+def _note(sources: dict) -> str:
+    """The run record's note: K per scenario and what made its rows, scenarios of one origin together."""
+    origins = {}
+    for name, source in sources.items():
+        origins.setdefault(_made_by(source), []).append(f"{name} (K = {source['replicates']})")
+    return "Replicates per scenario: " + "; ".join(f"{', '.join(names)}: {origin}"
+                                                   for origin, names in origins.items()) + "."
 
 
 def _carried(previous: Path, name: str, replicates: int, earlier_record: dict) -> dict:
@@ -123,7 +133,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
     if not tables:
         raise ValueError(f"no calibration replicates in {store}, and no earlier summary to carry over")
     counts = {name: source["replicates"] for name, source in sources.items() if name != SBC}
-    note = "Replicates per scenario: " + "; ".join(_describe(name, source) for name, source in sources.items()) + "."
+    note = _note(sources)
     if earlier_record.get("note") and "sources" not in earlier_record:  # an older summary says in words what it holds
         note += f" The note of {previous}: {earlier_record['note']}"
     record = {**run_record({"scenarios": counts}), "sources": sources, "note": note}

@@ -166,7 +166,8 @@ def write_replicate(table: pd.DataFrame, record: dict, table_path: str | Path, p
 
 
 def _run_replicate_files(calibration_results: Path) -> dict[str, list[Path]]:
-    """Replicate tables of a results/calibration folder that have a provenance file beside them, by store name."""
+    """Replicate tables of a results/calibration folder that have a provenance file beside them, by store name (the
+    rules write the provenance last, so a table still being written is left for the next save)."""
     found = {}
     for directory in [*sorted((calibration_results / "replicates").glob("*")), calibration_results / SBC]:
         name = SBC if directory.name == SBC else directory.name
