@@ -107,7 +107,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
     provenances, packages = read_provenances(store), installed_packages()
     earlier = read_coverage(Path(previous) / SUMMARY_FILES["coverage"]) if previous else None
     earlier_record = json.loads((Path(previous) / SUMMARY_FILES["run"]).read_text()) if previous else {}
-    earlier_counts = earlier_record["replicates"]["scenarios"] if previous else {}
+    earlier_counts = earlier_record.get("replicates", {}).get("scenarios", {})
     tables, sources = [], {}
     for scenario in calibration["scenarios"]:
         rows = read_rows(store, scenario)
