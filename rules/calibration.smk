@@ -23,7 +23,8 @@ rule calibration_replicate:
     threads: 1
     params:
         calibration=get_replicate_calibration,
-        model=config["model"],
+        model=get_replicate_model(),
+        compile_dir=config["model"]["compile_dir"],
         seed=config["seed"],
         store=config["calibration"]["store"],
     script:
@@ -83,7 +84,8 @@ rule calibration_sbc_replicate:
     threads: 1
     params:
         calibration=get_sbc_calibration(),
-        model=config["model"],
+        model=get_replicate_model(),
+        compile_dir=config["model"]["compile_dir"],
         seed=config["seed"],
         store=config["calibration"]["store"],
     script:

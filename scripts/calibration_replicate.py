@@ -7,7 +7,7 @@ redirect_to_log(snakemake)
 
 from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
-use_compile_dir(snakemake.params.model["compile_dir"])
+use_compile_dir(snakemake.params.compile_dir)
 
 import logging  # noqa: E402
 

@@ -1,6 +1,10 @@
 """Decisions of the calibration stage (its get_* functions), kept apart from its rules."""
 
-from cara_eval.calibration.store import replicate_settings, sbc_replicate_settings
+from cara_eval.calibration.store import (
+    replicate_model_settings,
+    replicate_settings,
+    sbc_replicate_settings,
+)
 
 
 wildcard_constraints:
@@ -33,6 +37,13 @@ def get_scenario_replicates(wildcards):
 def get_replicate_calibration(wildcards):
     """The calibration settings a replicate job sees (cara_eval.calibration.store.replicate_settings)."""
     return replicate_settings(config["calibration"], wildcards.scenario)
+
+
+def get_replicate_model():
+    """What the replicate and SBC fits read of config `model` (cara_eval.calibration.store.replicate_model_settings):
+    tuning the primary fits' draws or the report's leaves their params, and so their outputs, as they are.
+    """
+    return replicate_model_settings(config["model"], config["calibration"])
 
 
 def get_sbc_calibration():

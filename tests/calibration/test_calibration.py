@@ -362,9 +362,12 @@ def calibrated(tmp_path_factory):
     workdir = make_workdir(tmp_path_factory.mktemp("calibration") / "work", config)
     dry_default = run_snakemake(workdir, "-n")
     run_snakemake(workdir, "calibration")
-    # Raising K (and the SBC's K) must only add replicate jobs, never rerun a finished one.
+    # Raising K (and the SBC's K) must only add replicate jobs, never rerun a finished one; so must tuning what no
+    # replicate reads: the primary fits' draws (calibration.fit sets its own), the report's and the forest plot's.
     config_path = workdir / "config" / "config.yaml"
-    more = deep_merge(config, {"calibration": {"replicates": 3, "sbc": {"replicates": 3}}})
+    more = deep_merge(config, {"calibration": {"replicates": 3, "sbc": {"replicates": 3}},
+                               "model": {"draws": 123, "tune": 77, "ppc_draws": 11, "no_pooling_draws": 13,
+                                         "strict": not config["model"]["strict"]}})
     config_path.write_text(yaml.safe_dump(more, sort_keys=False))
     dry_more = run_snakemake(workdir, "-n", "calibration")
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -535,6 +538,9 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     stored = stored_replicate(store, "default", 0, settings, packages)
     assert stored is not None and stored[0].equals(pd.read_csv(workdir / outputs[0], keep_default_na=False,
                                                                na_values=[""], float_precision="round_trip"))
+    tuned = {**config["model"], "draws": 123, "ppc_draws": 11, "compile_dir": str(tmp_path / "cache")}
+    assert settings_digest(calibration, tuned, config["seed"]) == settings  # what no replicate reads
+    assert settings_digest(calibration, {**config["model"], "target_accept": 0.5}, config["seed"]) != settings
     longer = deep_merge(calibration, {"fit": {"draws": 60}})
     assert stored_replicate(store, "default", 0, settings_digest(longer, config["model"], config["seed"]),
                             packages) is None

@@ -5,7 +5,7 @@ Why: K = 200 replicates of one scenario cost hours on a workstation, and `result
 new cluster account or a lost scratch disk meant every replicate fitted again. A replicate is deterministic in what
 makes its numbers, so the replicate rules take it from the store when all of that is unchanged, and fit it only
 otherwise (a cache, like the compile cache, never a different answer):
-- the settings the rule passes (the scenario's and fit settings, config `model`, the seed);
+- the settings the rule passes (the scenario's and fit settings, what the fits read of config `model`, the seed);
 - the installed packages (name and version of every distribution, and Python's version);
 - the source of every cara_eval module the replicate's process had loaded when it finished (this module aside: it
   decides reuse, never numbers). A change to any of them, even a comment, means a refit: strict, but never stale.
@@ -54,6 +54,20 @@ def replicate_settings(calibration: dict, scenario: str) -> dict:
     }
 
 
+# The keys of config `model` that a replicate's fits read (cara_eval.model.effectiveness.fit_cases and the gate). Only
+# these, less what `calibration.fit` lays over them, reach the replicate rules and their digest: tuning the primary
+# fits' draws, the report's or the forest plot's draws or the compile cache then neither reruns nor refits a stored
+# replicate. A key the fits come to read and this list lacks fails loudly (KeyError), never reuses a stale replicate.
+FIT_MODEL_KEYS = ("cells", "priors", "centred", "gate", "sampler", "target_accept", "mass_matrix", "chains", "draws",
+                  "tune")
+
+
+def replicate_model_settings(model: dict, calibration: dict) -> dict:
+    """What a replicate (grid or SBC) reads of config `model`: FIT_MODEL_KEYS that `calibration.fit` does not set.
+    Applied again to its own result it changes nothing, so a digest of either is the same."""
+    return {key: model[key] for key in FIT_MODEL_KEYS if key not in calibration["fit"]}
+
+
 def sbc_replicate_settings(calibration: dict) -> dict:
     """What one SBC replicate depends on: its design scenario's replicate settings and the rank settings, not K."""
     sbc = calibration["sbc"]
@@ -66,8 +80,10 @@ def _digest(text: str | bytes) -> str:
 
 
 def settings_digest(calibration: dict, model: dict, seed: int) -> str:
-    """Digest of a replicate rule's params (its `calibration`, `model` and `seed`)."""
-    return _digest(json.dumps({"calibration": calibration, "model": model, "seed": seed}, sort_keys=True))
+    """Digest of a replicate rule's params: its `calibration`, the part of config `model` it reads
+    (`replicate_model_settings`; the whole section or that part give the same digest) and `seed`."""
+    read = replicate_model_settings(model, calibration)
+    return _digest(json.dumps({"calibration": calibration, "model": read, "seed": seed}, sort_keys=True))
 
 
 def installed_packages() -> list[str]:
