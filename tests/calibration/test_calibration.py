@@ -260,6 +260,22 @@ def test_the_archived_calibration_reads_as_the_report_quotes_it():
     assert calibration_section.sbc_figure(data).axes
 
 
+def test_rows_carried_over_twice_still_bring_the_words_of_the_summary_they_were_first_written_in(tmp_path):
+    # 2026-12-02 (before the store: its note says which rows are which model) -> 2026-12-02.2 -> a new summary.
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in ("default.csv.gz", "provenance.json"):
+        (store / name).write_bytes((REPO / config["calibration"]["store"] / name).read_bytes())
+    origin = "docs/calibration/2026-12-02"
+    record = summarise_store(store, tmp_path / "summary", config, REPO / "docs/calibration/2026-12-02.2")
+    carried = {name: source for name, source in record["sources"].items() if source["from"] != "store"}
+    assert set(carried) == set(config["calibration"]["scenarios"]) - {"default"} | {"sbc"}
+    assert all(source["earlier"]["from"] == origin for source in carried.values())
+    quote = json.loads((REPO / origin / "run.json").read_text())["note"]
+    assert record["note"].endswith(f"there carried over from {origin}. The note of {origin}: {quote}")
+
+
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():
     # No success in n: upper limit 1 - (alpha/2)^(1/n); all successes mirror it.
     assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))

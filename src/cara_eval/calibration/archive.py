@@ -38,6 +38,7 @@ from cara_eval.calibration.store import (
     sbc_replicate_settings,
     settings_digest,
 )
+from cara_eval.common.paths import REPO_ROOT
 
 FIGURES = {"coverage": "coverage.png", "sbc_ranks": "sbc_ranks.png"}
 
@@ -94,6 +95,24 @@ def _note(sources: dict) -> str:
                                                    for origin, names in origins.items()) + "."
 
 
+def _origin(source: dict) -> str:
+    """The summary a carried-over scenario's rows were first written in (the end of its `earlier` chain)."""
+    earlier = source.get("earlier")
+    return _origin(earlier) if earlier and earlier["from"] != "store" else source["from"]
+
+
+def _origin_notes(sources: dict) -> str:
+    """The notes of the summaries carried-over rows come from, when those summaries say in words what they hold (older
+    than the store: no `sources` in their run record), however many summaries carried the rows since."""
+    notes = []
+    for origin in dict.fromkeys(_origin(source) for source in sources.values() if source["from"] != "store"):
+        path = Path(origin) if Path(origin).is_absolute() else REPO_ROOT / origin
+        record = json.loads((path / SUMMARY_FILES["run"]).read_text())
+        if record.get("note") and "sources" not in record:
+            notes.append(f" The note of {origin}: {record['note']}")
+    return "".join(notes)
+
+
 def _carried(previous: Path, name: str, replicates: int, earlier_record: dict) -> dict:
     """Where a carried-over scenario's rows come from: the earlier summary, and what that summary said of them."""
     return {"from": str(previous), "replicates": replicates, "earlier": earlier_record.get("sources", {}).get(name)}
@@ -133,10 +152,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
     if not tables:
         raise ValueError(f"no calibration replicates in {store}, and no earlier summary to carry over")
     counts = {name: source["replicates"] for name, source in sources.items() if name != SBC}
-    note = _note(sources)
-    if earlier_record.get("note") and "sources" not in earlier_record:  # an older summary says in words what it holds
-        note += f" The note of {previous}: {earlier_record['note']}"
-    record = {**run_record({"scenarios": counts}), "sources": sources, "note": note}
+    record = {**run_record({"scenarios": counts}), "sources": sources, "note": _note(sources) + _origin_notes(sources)}
     write_grid_summary(pd.concat(tables, ignore_index=True), calibration, record,
                        {"coverage": out / SUMMARY_FILES["coverage"], "targets": out / SUMMARY_FILES["targets"],
                         "figure": out / FIGURES["coverage"], "run": out / SUMMARY_FILES["run"]})
