@@ -273,7 +273,8 @@ def test_rows_carried_over_twice_still_bring_the_words_of_the_summary_they_were_
     assert set(carried) == set(config["calibration"]["scenarios"]) - {"default"} | {"sbc"}
     assert all(source["earlier"]["from"] == origin for source in carried.values())
     quote = json.loads((REPO / origin / "run.json").read_text())["note"]
-    assert record["note"].endswith(f"there carried over from {origin}. The note of {origin}: {quote}")
+    assert record["note"].endswith(
+        f"there carried over from {origin}. The note of {origin}, on the rows carried over from it: {quote}")
 
 
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():
@@ -537,7 +538,8 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
                                             "current_code": True}
     assert record["sources"]["steep_fall"] == {"from": str(previous), "replicates": archived["steep_fall"],
                                                "earlier": None}
-    assert record["note"].endswith(f"The note of {previous}: " + json.loads((previous / "run.json").read_text())["note"])
+    assert record["note"].endswith(f"The note of {previous}, on the rows carried over from it: "
+                                   + json.loads((previous / "run.json").read_text())["note"])
     assert record["sources"]["sbc"]["replicates"] == 2
     assert "default (K = 3), no_effect (K = 2), sbc (K = 2): made by this checkout's code and settings" in record["note"]
     assert f"steep_fall (K = {archived['steep_fall']}), " in record["note"]

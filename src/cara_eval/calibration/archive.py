@@ -109,7 +109,7 @@ def _origin_notes(sources: dict) -> str:
         path = Path(origin) if Path(origin).is_absolute() else REPO_ROOT / origin
         record = json.loads((path / SUMMARY_FILES["run"]).read_text())
         if record.get("note") and "sources" not in record:
-            notes.append(f" The note of {origin}: {record['note']}")
+            notes.append(f" The note of {origin}, on the rows carried over from it: {record['note']}")
     return "".join(notes)
 
 
