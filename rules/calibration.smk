@@ -42,6 +42,8 @@ rule calibration_summarise_scenario:
         "benchmarks/calibration_summarise_scenario/{scenario}.tsv"
     conda:
         "../envs/model.yaml"
+    params:
+        unmixed_r_hat=config["calibration"]["refit_max_r_hat"],
     script:
         "../scripts/calibration_summarise_scenario.py"
 

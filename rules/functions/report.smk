@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from cara_eval.calibration.replicates import SUMMARY_FILES, summary_source
+from cara_eval.calibration.summary import SUMMARY_FILES, summary_source
 
 
 def get_report_sources():
@@ -108,7 +108,7 @@ def get_report_config(wildcards):
 
 
 def get_report_calibration_run():
-    """The calibration's tables and run record, if any (cara_eval.calibration.replicates.summary_source: this
+    """The calibration's tables and run record, if any (cara_eval.calibration.summary.summary_source: this
     checkout's results/calibration, else the newest copy in config report.calibration_archive), as paths and
     checksums: params, not inputs.
 

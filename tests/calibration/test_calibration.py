@@ -17,19 +17,13 @@ from conftest import REPO, deep_merge, make_workdir, run_snakemake, tiny_config
 
 from cara_eval.calibration.archive import read_coverage, summarise_store
 from cara_eval.calibration.replicates import (
-    COVERAGE_COLUMNS,
     EFFECT_SHARE,
     REPLICATE_COLUMNS,
-    SUMMARY_FILES,
-    clopper_pearson,
-    coverage_table,
     max_r_hat,
     mixed_fit,
     scenario_hierarchy,
     scenario_settings,
     simulate_replicate,
-    summary_source,
-    target_table,
 )
 from cara_eval.calibration.sbc import SBC_PARAMETERS, rank_counts, thinned_ranks, uniform_band, uniformity_table
 from cara_eval.calibration.store import (
@@ -39,6 +33,14 @@ from cara_eval.calibration.store import (
     save_replicates,
     settings_digest,
     stored_replicate,
+)
+from cara_eval.calibration.summary import (
+    COVERAGE_COLUMNS,
+    SUMMARY_FILES,
+    clopper_pearson,
+    coverage_table,
+    summary_source,
+    target_table,
 )
 from cara_eval.common.disclosure import find_small_counts
 from cara_eval.model.naive import naive_before_after
@@ -61,6 +63,7 @@ TINY_CALIBRATION = {
     "refit_max_r_hat": 1.5,  # 2 x 50 draws; the refit itself is tested on its own (test_a_fit_that_did_not_mix...)
 }
 NINE = None  # simulate_population's forces argument for the nine forces
+UNMIXED_R_HAT = 1.05  # config calibration.refit_max_r_hat as shipped: a fit above it after its refit did not mix
 
 
 def _replicates(rows):
@@ -88,8 +91,9 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
         ("s", 1, "bayes_hierarchical", "force", "b", -2.0, -2.0, -3.0, -1.0, -4.0, 0.0),   # both
         ("s", 1, "naive_before_after", "pooled", "", -5.0, -7.0, np.nan, np.nan, np.nan, np.nan),
     ])
-    replicates.loc[replicates["replicate"].eq(1) & replicates["method"].eq("bayes_hierarchical"), "refitted"] = True
-    coverage = coverage_table(replicates).set_index(["scenario", "method", "estimand", "scope", "level"])
+    refitted = replicates["replicate"].eq(1) & replicates["method"].eq("bayes_hierarchical")
+    replicates.loc[refitted, ["refitted", "max_r_hat"]] = [True, 1.3]  # and still not mixed
+    coverage = coverage_table(replicates, UNMIXED_R_HAT).set_index(["scenario", "method", "estimand", "scope", "level"])
     assert list(coverage.reset_index().columns) == COVERAGE_COLUMNS
     pooled = coverage.loc[("s", "bayes_hierarchical", "risk_difference_per100", "pooled", "")]
     assert (pooled["n_replicates"], pooled["coverage_50"], pooled["coverage_90"]) == (2, 0.5, 1.0)
@@ -107,9 +111,12 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
     assert (pooled["n_refitted"], every_force["n_refitted"], naive["n_refitted"]) == (1, 1, 0)  # replicates, not rows
+    assert (pooled["n_unmixed"], every_force["n_unmixed"], naive["n_unmixed"]) == (1, 1, 0)
+    # Errors over the forces 0, -6, +2, 0: the mean is pulled by one, the median is not.
+    assert (every_force["bias"], every_force["median_error"]) == pytest.approx((-1.0, 0.0))
     # Replicate files from before the refit rule have neither column: summarised as never refitted.
-    older = coverage_table(replicates.drop(columns=["max_r_hat", "refitted"]))
-    assert older["n_refitted"].eq(0).all()
+    older = coverage_table(replicates.drop(columns=["max_r_hat", "refitted"]), UNMIXED_R_HAT)
+    assert older["n_refitted"].eq(0).all() and older["n_unmixed"].eq(0).all()
     pd.testing.assert_series_equal(older["coverage_90"], coverage.reset_index()["coverage_90"])
 
 
@@ -121,7 +128,7 @@ def test_tau_on_its_boundary_has_no_coverage_but_a_bias_and_does_not_fail_the_ta
     replicates = pd.concat([replicates, replicates.assign(estimand="risk_difference_per100", truth=-5.0,
                                                           estimate=-5.1, q05=-7.0, q25=-6.0, q75=-4.0, q95=-3.0,
                                                           covered_50=True, covered_90=True, bias=-0.1)])
-    coverage = coverage_table(replicates).set_index(["scenario", "estimand"])
+    coverage = coverage_table(replicates, UNMIXED_R_HAT).set_index(["scenario", "estimand"])
     on_boundary, inside = coverage.loc[("tau_zero", "tau")], coverage.loc[("default", "tau")]
     assert np.isnan(on_boundary["coverage_90"]) and np.isnan(on_boundary["coverage_50_low"])
     assert on_boundary["bias"] == pytest.approx(0.07)  # the heterogeneity read into identical effects
@@ -148,7 +155,7 @@ def test_targets_judge_coverage_and_bias_with_their_uncertainty_at_this_k():
             + scenario("steady_bias", 0.9 + alternating, np.arange(k) % 10 != 0))  # bias 0.9, SE 0.03
     calibration = {**tiny_config()["calibration"], "scenarios": {name: {} for name in
                                                                  ("holds", "undercovers", "noisy_bias", "steady_bias")}}
-    targets = target_table(coverage_table(_replicates(rows)), calibration).set_index("scenario")
+    targets = target_table(coverage_table(_replicates(rows), UNMIXED_R_HAT), calibration).set_index("scenario")
     assert targets["verdict"].to_dict() == {"holds": "met", "undercovers": "missed", "noisy_bias": "not decided",
                                             "steady_bias": "missed"}
     noisy = targets.loc["noisy_bias"]
@@ -180,7 +187,7 @@ def test_report_separates_missed_targets_from_ones_this_k_cannot_decide(tmp_path
     # Pooled coverage 2/2 for every scenario: 100% is above the band, but with K = 2 its interval reaches into it.
     rows = [(scenario, r, "bayes_hierarchical", "pooled", "", -5.0, estimate, -6.0, -4.0, -8.0, -2.0)
             for scenario, estimate in (("close", -5.1), ("biased", -4.0)) for r in (0, 1)]
-    coverage = coverage_table(_replicates(rows))
+    coverage = coverage_table(_replicates(rows), UNMIXED_R_HAT)
     calibration = {**tiny_config()["calibration"], "scenarios": {"close": {}, "biased": {}}}
     coverage.to_csv(tmp_path / "coverage.csv", index=False)
     target_table(coverage, calibration).to_csv(tmp_path / "targets.csv", index=False)
@@ -200,7 +207,7 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
         for scope, level, estimate in (("pooled", "", -5.5), ("force", "avon_and_somerset", -5.0 + shift))
     ])
     replicates.loc[replicates["replicate"].eq(0), "refitted"] = True
-    coverage_table(replicates).to_csv(tmp_path / "coverage.csv", index=False)
+    coverage_table(replicates, UNMIXED_R_HAT).to_csv(tmp_path / "coverage.csv", index=False)
     calibration = tiny_config()["calibration"]
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
         "calibration": calibration, "calibration_run": {"coverage": str(tmp_path / "coverage.csv")}}})
@@ -217,7 +224,7 @@ def test_report_gives_the_spread_of_each_forces_coverage_and_its_largest_bias(tm
             for r in (0, 1, 2, 3)
             for scope, level, estimate in (("pooled", "", -5.2), ("force", "dorset", -5.0 + (3.0 if r == 0 else 0.5)),
                                            ("force", "hampshire", -5.1))]
-    coverage_table(_replicates(rows)).to_csv(tmp_path / "coverage.csv", index=False)
+    coverage_table(_replicates(rows), UNMIXED_R_HAT).to_csv(tmp_path / "coverage.csv", index=False)
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
         "calibration": tiny_config()["calibration"], "calibration_run": {"coverage": str(tmp_path / "coverage.csv")}}})
     text = calibration_section.calibration_markdown(data)
@@ -531,7 +538,8 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     replicates = pd.concat([pd.read_csv(directory / path) for directory, path in [
         (workdir, outputs[0]), (workdir, outputs[1]), (other, outputs[2])]], ignore_index=True)
     pd.testing.assert_frame_equal(coverage[coverage["scenario"].eq("default")].reset_index(drop=True),
-                                  read_coverage(_csv_of(coverage_table(replicates))), check_dtype=False)
+                                  read_coverage(_csv_of(coverage_table(replicates, config["calibration"]["refit_max_r_hat"]))),
+                                  check_dtype=False)
     archived = json.loads((previous / "run.json").read_text())["replicates"]["scenarios"]
     assert record["replicates"]["scenarios"] == {**archived, "default": 3, "no_effect": 2}
     assert record["sources"]["default"] == {"from": "store", "replicates": 3, "commits": [run_commit()],

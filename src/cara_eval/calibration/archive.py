@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cara_eval.calibration.replicates import SUMMARY_FILES, coverage_figure, coverage_table, run_record, target_table
 from cara_eval.calibration.sbc import rank_figure, uniformity_table
 from cara_eval.calibration.store import (
     PROVENANCE_COLUMN,
@@ -38,6 +37,7 @@ from cara_eval.calibration.store import (
     sbc_replicate_settings,
     settings_digest,
 )
+from cara_eval.calibration.summary import SUMMARY_FILES, coverage_figure, coverage_table, run_record, target_table
 from cara_eval.common.paths import REPO_ROOT
 
 FIGURES = {"coverage": "coverage.png", "sbc_ranks": "sbc_ranks.png"}
@@ -133,7 +133,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
         if rows is not None:
             settings = settings_digest(replicate_settings(calibration, scenario), config["model"], config["seed"])
             sources[scenario] = _stored_source(rows, provenances, settings, packages)
-            tables.append(coverage_table(rows.drop(columns=PROVENANCE_COLUMN)))
+            tables.append(coverage_table(rows.drop(columns=PROVENANCE_COLUMN), calibration["refit_max_r_hat"]))
         elif earlier is not None and scenario in earlier_counts:
             sources[scenario] = _carried(previous, scenario, earlier_counts[scenario], earlier_record)
             tables.append(earlier[earlier["scenario"].eq(scenario)])

@@ -122,6 +122,10 @@ def calibration_markdown(data: ReportData) -> str:
         if pooled.get("n_refitted", 0) > 0:
             sentence += (f"; {int(pooled['n_refitted'])} of these fits refitted with longer chains after a chain "
                          "did not mix")
+        if pooled.get("n_unmixed", 0) > 0:
+            sentence += (f"; {int(pooled['n_unmixed'])} still did not mix after the refit (largest R-hat above "
+                         f"{settings.get('refit_max_r_hat', 'the refit threshold')}) and count as they are: "
+                         "the median error beside the bias in the table shows how much of a row's bias they carry")
         step_force = (settings.get("scenarios", {}).get(scenario) or {}).get("step_force")
         stepped = _cell(coverage, scenario, "bayes_hierarchical", HEADLINE, "force", step_force or "")
         if stepped is not None:
@@ -154,7 +158,8 @@ def _label(estimand: str, scope: str, level: str) -> str:
 
 def calibration_table(data: ReportData) -> pd.DataFrame:
     """The grid: per scenario, method and estimand (pooled and over all forces), coverage with its 95% interval,
-    bias, RMSE and the mean width of the 90% intervals."""
+    bias (mean error), median error, RMSE, the mean width of the 90% intervals and the fits that did not mix (blank
+    in summaries written before they were counted)."""
     coverage = calibration_coverage(data)
     rows = coverage[coverage["level"].isin(["", "all"])]
     interval = number(".0%")
@@ -169,14 +174,17 @@ def calibration_table(data: ReportData) -> pd.DataFrame:
             "90% coverage": [f"{interval(c)} ({interval(lo)}-{interval(hi)})" if pd.notna(c) else "" for c, lo, hi in
                              zip(rows["coverage_90"], rows["coverage_90_low"], rows["coverage_90_high"])],
             "Bias": rows["bias"].map(number("+.2f")),
+            "Median error": rows.get("median_error", pd.Series(index=rows.index, dtype=float)).map(number("+.2f")),
             "RMSE": rows["rmse"].map(number(".2f")),
             "Mean 90% width": rows["mean_width_90"].map(number(".2f")),
+            "Unmixed fits": rows.get("n_unmixed", pd.Series(index=rows.index, dtype=float)).map(
+                lambda n: f"{int(n)}" if pd.notna(n) else ""),
         }
     )
 
 
 def calibration_figure(data: ReportData) -> Figure:
-    from cara_eval.calibration.replicates import coverage_figure
+    from cara_eval.calibration.summary import coverage_figure
 
     band = (data.config.get("calibration") or {}).get("targets", {}).get("coverage_90_band", [0.85, 0.95])
     return coverage_figure(calibration_coverage(data), tuple(band))
