@@ -111,12 +111,12 @@ def test_coverage_counts_intervals_that_hold_the_truth_with_the_replicate_as_uni
     naive = coverage.loc[("s", "naive_before_after", "risk_difference_per100", "pooled", "")]
     assert np.isnan(naive["coverage_90"]) and naive["bias"] == pytest.approx(-3.0)
     assert (pooled["n_refitted"], every_force["n_refitted"], naive["n_refitted"]) == (1, 1, 0)  # replicates, not rows
-    assert (pooled["n_unmixed"], every_force["n_unmixed"], naive["n_unmixed"]) == (1, 1, 0)
+    assert (pooled["n_unmixed"], every_force["n_unmixed"]) == (1, 1)
     # Errors over the forces 0, -6, +2, 0: the mean is pulled by one, the median is not.
     assert (every_force["bias"], every_force["median_error"]) == pytest.approx((-1.0, 0.0))
     # Replicate files from before the refit rule have neither column: summarised as never refitted.
     older = coverage_table(replicates.drop(columns=["max_r_hat", "refitted"]), UNMIXED_R_HAT)
-    assert older["n_refitted"].eq(0).all() and older["n_unmixed"].eq(0).all()
+    assert older["n_refitted"].eq(0).all() and older["n_unmixed"].isna().all()
     pd.testing.assert_series_equal(older["coverage_90"], coverage.reset_index()["coverage_90"])
 
 
@@ -206,7 +206,7 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
         for r, shift in ((0, -3.0), (1, -5.0))  # the step force's interval holds the truth in replicate 0 only
         for scope, level, estimate in (("pooled", "", -5.5), ("force", "avon_and_somerset", -5.0 + shift))
     ])
-    replicates.loc[replicates["replicate"].eq(0), "refitted"] = True
+    replicates.loc[replicates["replicate"].eq(0), ["refitted", "max_r_hat"]] = [True, 1.6]  # and still not mixed
     coverage_table(replicates, UNMIXED_R_HAT).to_csv(tmp_path / "coverage.csv", index=False)
     calibration = tiny_config()["calibration"]
     data = ReportData({"tables": {}, "report": {"disclosure_threshold": 10}, "config": {
@@ -215,7 +215,12 @@ def test_report_states_how_far_the_adversarial_step_moves_the_step_forces_estima
     assert text.startswith("The run record of this calibration is missing (date, code version and K unknown).\n\n- ")
     assert ("the step that is not CARA moved Avon And Somerset's estimate by -4.0 per 100 on average (90% intervals "
             "held its true effect in 50%)") in text
-    assert "bias -0.5 per 100; 1 of these fits refitted with longer chains after a chain did not mix" in text
+    assert ("bias -0.5 per 100; 1 of these fits refitted with longer chains after a chain did not mix; 1 still did "
+            f"not mix after the refit (largest R-hat above {calibration['refit_max_r_hat']}) and count as they are") in text
+    table = calibration_section.calibration_table(data).set_index("Estimand")
+    assert table.loc["Risk difference per 100, pooled", ["Bias", "Median error", "Unmixed fits"]].tolist() == [
+        "-0.50", "-0.50", "1"]
+    assert table.loc["Risk difference per 100, each force", ["Bias", "Median error"]].tolist() == ["-4.00", "-4.00"]
 
 
 def test_report_gives_the_spread_of_each_forces_coverage_and_its_largest_bias(tmp_path):

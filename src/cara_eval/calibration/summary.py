@@ -64,7 +64,7 @@ def _coverage_row(estimates: pd.DataFrame, seconds: pd.DataFrame, unmixed_r_hat:
            "seconds_per_replicate": seconds.loc[replicates, "seconds"].mean(),
            "cpu_seconds_per_replicate": seconds.loc[replicates, "cpu_seconds"].mean(),
            "n_refitted": int(fits["refitted"].eq(True).sum()), "median_error": error.median(),
-           "n_unmixed": int(fits["max_r_hat"].gt(unmixed_r_hat).sum())}
+           "n_unmixed": int(fits["max_r_hat"].gt(unmixed_r_hat).sum()) if fits["max_r_hat"].notna().any() else np.nan}
     for level in ("50", "90"):
         covered = estimates[f"covered_{level}"]
         if covered.isna().all():  # the naive estimate has no interval
@@ -82,7 +82,8 @@ def coverage_table(replicates: pd.DataFrame, unmixed_r_hat: float) -> pd.DataFra
 
     Where the true tau is zero (its boundary) no interval of a positive SD can hold it, so tau's coverage is left
     undefined there; its bias still shows how much heterogeneity the model reads into identical effects.
-    Replicate files written before `max_r_hat` and `refitted` existed count as not refitted and not unmixed.
+    Replicate files written before `max_r_hat` and `refitted` existed count as not refitted; `n_unmixed` is left
+    undefined where no fit recorded its R-hat (those files, the naive estimate).
     """
     replicates = replicates.reindex(columns=REPLICATE_COLUMNS).fillna({"level": ""})
     tau_on_boundary = replicates["estimand"].eq(TAU) & replicates["truth"].eq(0)
