@@ -5,7 +5,7 @@ wall and CPU time (build + compile + sample), leapfrog steps, minimum bulk ESS o
 per second and whether the fit passes the configured gate. National scale: --cases 1000000 --forces 43.
 Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie|nutpie_jax] [--draws N]
        [--tune N] [--mass-matrix diagonal|low_rank] [--cases N] [--forces N] [--naive-draws 200]
-       [--trend linear|nonlinear] [--skip-naive]
+       [--trend linear|nonlinear] [--likelihood cells|grouped] [--skip-naive]
 """
 
 import argparse
@@ -22,17 +22,17 @@ use_compile_dir(CONFIG["model"]["compile_dir"])
 from pymc.sampling.jax import get_jaxified_logp  # noqa: E402
 
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells  # noqa: E402
-from cara_eval.model.effectiveness import build_model, sample  # noqa: E402
+from cara_eval.model.effectiveness import LIKELIHOODS, build_model, sample  # noqa: E402
 from cara_eval.model.gate import gate_table  # noqa: E402
 from cara_eval.synth.population import simulate_population  # noqa: E402
 
 
-def gradient_microseconds(cells, settings, repeats=2000):
+def gradient_microseconds(cells, settings, likelihood, repeats=2000):
     """CPU microseconds per log-density + gradient evaluation of the JAX-compiled model at its initial point.
 
     A fit's sampling cost is this times its leapfrog steps (plus the sampler's overhead per call), so a change to
     the model's graph can be judged here in seconds, without sampling."""
-    model = build_model(cells, settings["priors"], settings["centred"])
+    model = build_model(cells, settings["priors"], settings["centred"], likelihood=likelihood)
     point = model.initial_point()
     values = [jax.numpy.asarray(point[variable.name]) for variable in model.value_vars]
     step = jax.jit(jax.value_and_grad(get_jaxified_logp(model, negative_logp=False)))
@@ -44,10 +44,10 @@ def gradient_microseconds(cells, settings, repeats=2000):
     return 1e6 * (time.process_time() - start) / repeats
 
 
-def timed_fit(cells, settings, sampler, chains, draws, tune, mass_matrix, seed):
+def timed_fit(cells, settings, sampler, chains, draws, tune, mass_matrix, likelihood, seed):
     """Build, compile and sample; return (wall s, CPU s, leapfrog steps, min bulk ESS, divergences, max R-hat, gate)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    model = build_model(cells, settings["priors"], settings["centred"])
+    model = build_model(cells, settings["priors"], settings["centred"], likelihood=likelihood)
     idata = sample(model, sampler, chains, draws, tune, seed, cores=2, target_accept=settings["target_accept"],
                    mass_matrix=mass_matrix)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--forces", type=int, default=9, help="9, or up to 43 (the generator's force_10..)")
     parser.add_argument("--naive-draws", type=int, default=200)
     parser.add_argument("--trend", default="linear", choices=["linear", "nonlinear"])
+    parser.add_argument("--likelihood", default=settings["likelihood"], choices=LIKELIHOODS)
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
 
@@ -78,11 +79,11 @@ def main():
     started = time.perf_counter()
     cells = build_cells(cases, spec)
     print(f"data: {len(cases):,} cases, {cases['force'].nunique()} forces, trend {args.trend}; tune {args.tune}, "
-          f"{args.mass_matrix} mass matrix")
+          f"{args.mass_matrix} mass matrix, {args.likelihood} likelihood")
     print(f"cells: {len(cells.hazard):,} hazard + {len(cells.binomial):,} binomial = "
           f"{len(cells.hazard) + len(cells.binomial):,} ({len(cells.standard):,} ATT cells), "
           f"aggregated in {time.perf_counter() - started:.1f} s")
-    print(f"log density + gradient (JAX): {gradient_microseconds(cells, settings):.0f} us CPU per evaluation")
+    print(f"log density + gradient (JAX): {gradient_microseconds(cells, settings, args.likelihood):.0f} us CPU per evaluation")
     print(f"{'fit':<24}{'chains x draws':>15}{'wall s':>8}{'CPU s':>8}{'steps':>9}{'min ESS':>9}{'ESS/s':>8}{'div':>5}"
           f"{'max R-hat':>10}{'gate':>7}")
 
@@ -92,13 +93,14 @@ def main():
               f"{ess / seconds:>8.2f}{divergences:>5}{r_hat:>10.3f}{'passed' if passed else 'FAILED':>7}")
         return ess / seconds
 
-    fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, args.mass_matrix, CONFIG["seed"])
+    fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, args.mass_matrix,
+                    args.likelihood, CONFIG["seed"])
     cells_rate = report(f"cells ({args.sampler})", args.draws, fit)
     if args.skip_naive:
         return
     rows = row_level_cells(cases, spec)
     naive = timed_fit(rows, settings, args.sampler, args.chains, args.naive_draws, args.tune, args.mass_matrix,
-                      CONFIG["seed"])
+                      "cells", CONFIG["seed"])
     naive_rate = report("row-level Bernoulli", args.naive_draws, naive)
     print(f"speed-up in min ESS/s: {cells_rate / naive_rate:.1f}x (target >= 20x)")
 

@@ -14,7 +14,9 @@ from cara_eval.model.terms import NotIdentifiedError, identify_terms
 from cara_eval.synth.population import simulate_population
 
 TRIAL_FORCES = [f"trial_{k}" for k in range(1, 21)]
-SHORT_FIT = {"chains": 2, "draws": 500, "tune": 300, "target_accept": 0.95}
+# The shipped target_accept (0.97): at 0.95 the four-force hierarchy of a_force_without_comparisons diverged in 3 of 8
+# seeds (4 x 500 or 2 x 1000); at 0.97, 2 x 500, none of 6, in the same time (2026-12-03).
+SHORT_FIT = {"chains": 2, "draws": 500, "tune": 300}
 
 
 def short_gate(chains: int, draws: int) -> dict:

@@ -7,7 +7,7 @@ import yaml
 from model_simulation import simulate_cases
 
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells
-from cara_eval.model.effectiveness import build_model, derive_seed, sample
+from cara_eval.model.effectiveness import build_model, derive_seed, fit_cases, sample
 from cara_eval.model.estimands import ESTIMANDS, estimand_table, forest_table, stacked_draws
 from cara_eval.model.gate import gate_summary, gate_table, pooled_gate
 from cara_eval.model.naive import naive_before_after, truth_check
@@ -91,6 +91,41 @@ def test_naive_before_after_is_crude_difference_of_known_status_cases():
 def test_seeds_are_stable_and_distinct_per_fit():
     assert derive_seed(1, "any_reoffence", "imp1") == derive_seed(1, "any_reoffence", "imp1")
     assert derive_seed(1, "any_reoffence", "imp1") != derive_seed(1, "any_reoffence", "imp2")
+
+
+@pytest.mark.parametrize("pooling", ["partial", "none", "complete"])
+@pytest.mark.parametrize("covariates", [True, False])
+def test_grouped_likelihood_is_the_cells_log_density_and_gradient(pooling, covariates):
+    # Mixed data: event forces (grouped), a flag-only force (binomial cells either way), separated and together cases.
+    cases = simulate_cases(n_per_force=300, log_hr=-0.3, flag_forces=("charlie",), seed=5)
+    if not covariates:  # every case alike on every covariate: one pattern, beta absent
+        cases = cases.assign(age=33.0, sex="male", prior_da_incidents=0.0, together_at_index=False)
+    cells = build_cells(cases, CellSpec())
+    assert bool(cells.covariates) == covariates
+    models = {likelihood: build_model(cells, PRIORS, SMALL_DATA_CENTRED, pooling, likelihood)
+              for likelihood in ("cells", "grouped")}
+    assert "events_grouped" in models["grouped"].named_vars and "events" not in models["grouped"].named_vars
+    assert [v.name for v in models["cells"].free_RVs] == [v.name for v in models["grouped"].free_RVs]
+    start = models["cells"].initial_point()
+    rng = np.random.default_rng(2)
+    for point in (start, {name: value + rng.normal(0, 0.3, np.shape(value)) for name, value in start.items()}):
+        logp = {k: m.compile_logp()(point) for k, m in models.items()}
+        gradient = {k: m.compile_dlogp()(point) for k, m in models.items()}
+        assert logp["grouped"] == pytest.approx(logp["cells"], rel=1e-12)
+        np.testing.assert_allclose(gradient["grouped"], gradient["cells"], rtol=1e-9, atol=1e-9)
+
+
+def test_build_model_refuses_an_unknown_likelihood():
+    cells = build_cells(simulate_cases(n_per_force=50, seed=1), CellSpec())
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        build_model(cells, PRIORS, SMALL_DATA_CENTRED, likelihood="rows")
+
+
+def test_grouped_fit_returns_the_per_cell_model_for_scoring():
+    settings = {**CONFIG, "centred": SMALL_DATA_CENTRED, "likelihood": "grouped", "chains": 1, "draws": 20, "tune": 20}
+    cells, model, idata = fit_cases(simulate_cases(n_per_force=100, flag_forces=("charlie",), seed=4), settings, seed=1)
+    assert {"events", "flag_events"} <= set(model.named_vars) and "events_grouped" not in model.named_vars
+    assert idata.posterior.sizes["draw"] == 20 and "risk_difference_per100" in idata.posterior
 
 
 @pytest.fixture(scope="module", params=[11, 12, 13])

@@ -70,7 +70,7 @@ def run_sbc_replicate(replicate: int, calibration: dict, model_config: dict, see
     fit_config = replicate_model_config(model_config, calibration)
     cells = design_cells(calibration, fit_config, seed)
     truth, simulated = prior_draw(cells, fit_config, derive_seed(seed, "sbc_prior", str(replicate)))
-    model = build_model(simulated, fit_config["priors"], fit_config["centred"], "partial")
+    model = build_model(simulated, fit_config["priors"], fit_config["centred"], "partial", fit_config["likelihood"])
     idata, r_hat, refitted = mixed_fit(
         lambda config, fit_seed: sample_as_configured(model, config, fit_seed, cores),
         fit_config, calibration, derive_seed(seed, "sbc_fit", str(replicate)))

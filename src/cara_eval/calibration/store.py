@@ -58,8 +58,8 @@ def replicate_settings(calibration: dict, scenario: str) -> dict:
 # these, less what `calibration.fit` lays over them, reach the replicate rules and their digest: tuning the primary
 # fits' draws, the report's or the forest plot's draws or the compile cache then neither reruns nor refits a stored
 # replicate. A key the fits come to read and this list lacks fails loudly (KeyError), never reuses a stale replicate.
-FIT_MODEL_KEYS = ("cells", "priors", "centred", "gate", "sampler", "target_accept", "mass_matrix", "chains", "draws",
-                  "tune")
+FIT_MODEL_KEYS = ("cells", "priors", "centred", "gate", "sampler", "target_accept", "mass_matrix", "likelihood", "chains",
+                  "draws", "tune")
 
 
 def replicate_model_settings(model: dict, calibration: dict) -> dict:
