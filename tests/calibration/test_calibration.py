@@ -441,9 +441,11 @@ def test_calibration_target_fits_each_replicate_against_its_own_truth(calibrated
         held = (fitted["q05"] <= fitted["truth"]) & (fitted["truth"] <= fitted["q95"])
         assert fitted["covered_90"].astype(bool).tolist() == held.tolist()
         assert (table["seconds"] > 0).all() and (table["cpu_seconds"] > 0).all()
-        # Every fit's mixing is recorded; above the threshold it would have been refitted.
+        # Every fit's mixing is recorded; a fit kept without its refit mixed to the threshold (a refit records the
+        # refit's own R-hat, which may lie on either side of it).
         assert (fitted["max_r_hat"] >= 1).all()
-        assert fitted["refitted"].astype(bool).tolist() == (fitted["max_r_hat"] > 1.5).tolist()
+        kept = ~fitted["refitted"].astype(bool)
+        assert (fitted.loc[kept, "max_r_hat"] <= TINY_CALIBRATION["refit_max_r_hat"]).all()
     assert (workdir / "logs/calibration_replicate/default/0.log").is_file()
     assert (workdir / "benchmarks/calibration_replicate/no_effect/1.tsv").is_file()
 

@@ -71,9 +71,13 @@ def test_hidden_cell_cannot_be_recovered_by_subtraction():
     table = _accounting()
     count_columns = ["rows_read", "clean", "ineligible", "quarantined"]
     published = protect_counts(table, count_columns, row_totals={"rows_read": count_columns[1:]})
+    hidden = {}
     for force, row in published.iterrows():
         shown = [row[c] for c in count_columns]
         assert shown.count("<10") != 1, (force, shown)
+        hidden[force] = shown.count("<10")
+    # a (4 ineligible) and c (2 quarantined) have a small count, hidden with a partner; b has none.
+    assert hidden["a"] >= 2 and hidden["c"] >= 2 and hidden["b"] == 0
 
 
 def test_not_recorded_is_not_a_small_count_and_derived_shares_follow_their_count():

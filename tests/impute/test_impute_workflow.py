@@ -46,4 +46,5 @@ def test_impute_rules_build_every_dataset_and_diagnostic(tmp_path):
     identifiers = set(cases["case_id"]) | set(cases["offender_pid"])
     texts = [p.read_text() for p in (impute_dir / "diagnostics").glob("*.csv")]
     texts += [p.read_text() for p in (tmp_path / "logs").rglob("*.log")]
+    assert texts and identifiers
     assert not any(identifier in text for text in texts for identifier in identifiers)

@@ -17,6 +17,8 @@ def analyst_config(tmp_path):
     config.update(mappings_dir=str(FIXTURES / "forces"), raw_dir=str(FIXTURES / "raw"),
                   offence_types=str(FIXTURES / "offence_types.yaml"),
                   harm_weights=str(REPO / "config" / "harm_weights.csv"))
+    # No key anywhere, whatever this machine's home holds: validation must not need one.
+    config["pseudonymisation"]["key_file"] = str(tmp_path / "no_such_key")
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -204,12 +204,17 @@ def test_gate_passes_a_healthy_fit_and_flags_a_broken_one(known_effect_fit):
 def test_truth_check_reports_coverage_and_naive_bias(known_effect_fit):
     cases, _, idata = known_effect_fit
     table = estimand_table(stacked_draws([idata], ["risk_difference_per100"]), gate_passed=True)
-    q05, q95 = table.iloc[0][["q05", "q95"]]
-    truth = {"outcomes": {"any_reoffence": {"pooled": {"risk_difference_per100": (q05 + q95) / 2}}}}
-    check = truth_check(table, naive_before_after(cases), truth, "any_reoffence").set_index("method")
-    assert bool(check.loc["bayes_hierarchical", "covered"])
-    naive = check.loc["naive_before_after"]
-    assert naive["bias"] == pytest.approx(naive["estimate"] - naive["truth"])
+    mean, q05, q95 = table.iloc[0][["mean", "q05", "q95"]]
+    naive_table = naive_before_after(cases)
+    crude = naive_table.loc[naive_table["scope"].eq("pooled"), "estimate"].iloc[0]
+    for truth_value, covered in [((q05 + q95) / 2, True), (q95 + 0.1, False), (q05 - 0.1, False)]:
+        truth = {"outcomes": {"any_reoffence": {"pooled": {"risk_difference_per100": truth_value}}}}
+        check = truth_check(table, naive_table, truth, "any_reoffence").set_index("method")
+        model = check.loc["bayes_hierarchical"]
+        assert bool(model["covered"]) is covered
+        assert model["bias"] == pytest.approx(mean - truth_value)
+        naive = check.loc["naive_before_after"]
+        assert naive["estimate"] == crude and naive["bias"] == pytest.approx(crude - truth_value)
 
 
 def test_row_level_cells_are_one_bernoulli_cell_per_case():

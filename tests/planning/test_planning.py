@@ -90,6 +90,25 @@ def test_conclusive_table_and_words_follow_the_definition():
     assert months_to_conclusive_markdown(conclusive.reset_index(), 0.8).startswith("The national estimate is")
 
 
+def test_months_to_conclusive_in_words_for_each_case():
+    """Conclusive now, conclusive after some months, and not within the horizon: each row's own numbers in words."""
+    conclusive = pd.DataFrame({
+        "force": ["alpha", "beta", "gamma", NATIONAL],
+        "current_q05": [-6.04, -5.0, -9.0, -4.5], "current_q95": [-1.26, 2.0, 8.0, 0.6],
+        "conclusive_now": [True, False, False, False], "months_to_conclusive": [0, 7, None, 1],
+        "assurance_at_max": [1.0, 0.95, 0.3, 0.99], "max_months": [36, 36, 36, 36]})
+    assert months_to_conclusive_markdown(conclusive, 0.8, "alpha", "Alpha") == (
+        "Alpha's own estimate is conclusive now: its 90% interval (-6.0 to -1.3 per 100 CARA cases) already excludes zero.")
+    assert months_to_conclusive_markdown(conclusive, 0.8, "beta", "Beta") == (
+        "Beta's own estimate is not conclusive yet: its 90% interval, -5.0 to 2.0 per 100, includes zero. At current "
+        "numbers, after about 7 months more data the probability that it will exclude zero reaches 80%.")
+    assert months_to_conclusive_markdown(conclusive, 0.8, "gamma", "Gamma") == (
+        "Gamma's own estimate is not conclusive yet: its 90% interval, -9.0 to 8.0 per 100, includes zero. At current "
+        "numbers it is unlikely to be within 36 months: the probability that the interval will then exclude zero is "
+        "30% (target 80%).")
+    assert "after about 1 month more data" in months_to_conclusive_markdown(conclusive, 0.8)
+
+
 def test_figure_draws_nationally_and_for_one_force():
     table = _precision([-0.15, -0.1, -0.2, -0.05])
     national, one = plot_assurance(table, 0.8), plot_assurance(table, 0.8, force="beta", names={"beta": "Beta"})

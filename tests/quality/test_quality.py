@@ -401,7 +401,10 @@ def test_quality_rules_run_in_snakemake_and_rerun_byte_identical(synthetic, tmp_
     run_snakemake(tmp_path, "--nolock", *targets, *quality_rules)
     outputs = sorted((tmp_path / "results" / "quality").iterdir())
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in outputs}
-    run_snakemake(tmp_path, "--nolock", *targets, *quality_rules, "--forcerun", "quality_profile", "quality_case_mix")
+    again = run_snakemake(tmp_path, "--nolock", *targets, *quality_rules, "--forcerun", "quality_profile",
+                          "quality_case_mix")
+    log = again.stdout + again.stderr
+    assert "rule quality_profile:" in log and "rule quality_case_mix:" in log  # both ran again
 
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in outputs} == digests
     assert len(digests) == 11
