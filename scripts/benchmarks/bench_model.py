@@ -5,7 +5,8 @@ wall and CPU time (build + compile + sample), leapfrog steps, minimum bulk ESS o
 per second and whether the fit passes the configured gate. National scale: --cases 1000000 --forces 43.
 Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie|nutpie_jax] [--draws N]
        [--tune N] [--mass-matrix diagonal|low_rank] [--cases N] [--forces N] [--naive-draws 200]
-       [--trend linear|nonlinear] [--likelihood cells|grouped] [--skip-naive]
+       [--trend linear|nonlinear] [--likelihood cells|grouped] [--skip-naive] [--centred intercepts,effects,trend]
+       [--target-accept 0.97]
 """
 
 import argparse
@@ -71,7 +72,13 @@ def main():
     parser.add_argument("--trend", default="linear", choices=["linear", "nonlinear"])
     parser.add_argument("--likelihood", default=settings["likelihood"], choices=LIKELIHOODS)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--centred", type=lambda text: [name for name in text.split(",") if name],
+                        help="comma-separated terms to centre (intercepts, effects, trend); default: config model.centred")
+    parser.add_argument("--target-accept", type=float, default=settings["target_accept"])
     args = parser.parse_args()
+    settings = {**settings, "target_accept": args.target_accept}
+    if args.centred is not None:
+        settings["centred"] = {term: term in args.centred for term in ("intercepts", "effects", "trend")}
 
     n_forces = args.forces if args.forces > 9 else None
     cases = simulate_population(args.cases, None, CONFIG["seed"], args.trend, n_forces, missingness=False).cases
@@ -79,7 +86,8 @@ def main():
     started = time.perf_counter()
     cells = build_cells(cases, spec)
     print(f"data: {len(cases):,} cases, {cases['force'].nunique()} forces, trend {args.trend}; tune {args.tune}, "
-          f"{args.mass_matrix} mass matrix, {args.likelihood} likelihood")
+          f"{args.mass_matrix} mass matrix, {args.likelihood} likelihood, centred {settings['centred']}, "
+          f"target_accept {settings['target_accept']}")
     print(f"cells: {len(cells.hazard):,} hazard + {len(cells.binomial):,} binomial = "
           f"{len(cells.hazard) + len(cells.binomial):,} ({len(cells.standard):,} ATT cells), "
           f"aggregated in {time.perf_counter() - started:.1f} s")
