@@ -58,6 +58,14 @@ def timed_fit(cells, settings, sampler, chains, draws, tune, mass_matrix, likeli
             gate["r_hat"].max(), bool(gate["passed"].all()))
 
 
+def centred_terms(text: str, terms: tuple[str, ...]) -> set[str]:
+    """The terms named in --centred; an unknown name stops the run instead of silently centring nothing."""
+    named = {name for name in text.split(",") if name}
+    if unknown := named - set(terms):
+        raise argparse.ArgumentTypeError(f"unknown term {', '.join(sorted(unknown))}; terms: {', '.join(terms)}")
+    return named
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     settings = CONFIG["model"]
@@ -72,13 +80,14 @@ def main():
     parser.add_argument("--trend", default="linear", choices=["linear", "nonlinear"])
     parser.add_argument("--likelihood", default=settings["likelihood"], choices=LIKELIHOODS)
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--centred", type=lambda text: [name for name in text.split(",") if name],
-                        help="comma-separated terms to centre (intercepts, effects, trend); default: config model.centred")
+    terms = tuple(settings["centred"])
+    parser.add_argument("--centred", type=lambda text: centred_terms(text, terms),
+                        help=f"comma-separated terms to centre, of {', '.join(terms)}; default: config model.centred")
     parser.add_argument("--target-accept", type=float, default=settings["target_accept"])
     args = parser.parse_args()
     settings = {**settings, "target_accept": args.target_accept}
     if args.centred is not None:
-        settings["centred"] = {term: term in args.centred for term in ("intercepts", "effects", "trend")}
+        settings["centred"] = {term: term in args.centred for term in terms}
 
     n_forces = args.forces if args.forces > 9 else None
     cases = simulate_population(args.cases, None, CONFIG["seed"], args.trend, n_forces, missingness=False).cases
