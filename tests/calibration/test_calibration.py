@@ -286,7 +286,7 @@ def test_rows_carried_over_twice_still_bring_the_words_of_the_summary_they_were_
     assert all(source["earlier"]["from"] == origin for source in carried.values())
     quote = json.loads((REPO / origin / "run.json").read_text())["note"]
     assert record["note"].endswith(
-        f"there carried over from {origin}. The note of {origin}, on the rows carried over from it: {quote}")
+        f"first summarised in {origin}. The note of {origin}, on the rows carried over from it: {quote}")
 
 
 def test_clopper_pearson_matches_its_closed_forms_and_published_values():

@@ -79,8 +79,10 @@ def _stored_source(rows: pd.DataFrame, provenances: dict, settings: str, package
 def _made_by(source: dict) -> str:
     """What made a scenario's rows, in words: the store's provenance, or where they were carried over from."""
     if source["from"] != "store":
-        there = f"; there {_made_by(source['earlier'])}" if source.get("earlier") else ""
-        return f"carried over from {source['from']}{there}"
+        first = _first_summary(source)
+        since = f", first summarised in {first['from']}" if first is not source else ""
+        there = f"; there {_made_by(first['earlier'])}" if first.get("earlier") else ""
+        return f"carried over from {source['from']}{since}{there}"
     if source["current_code"]:
         return "made by this checkout's code and settings"
     return "made by earlier code or settings (commits " + ", ".join(commit[:7] for commit in source["commits"]) + ")"
@@ -95,17 +97,17 @@ def _note(sources: dict) -> str:
                                                    for origin, names in origins.items()) + "."
 
 
-def _origin(source: dict) -> str:
-    """The summary a carried-over scenario's rows were first written in (the end of its `earlier` chain)."""
+def _first_summary(source: dict) -> dict:
+    """The carried-over step naming the summary a scenario's rows were first written in (the end of its chain)."""
     earlier = source.get("earlier")
-    return _origin(earlier) if earlier and earlier["from"] != "store" else source["from"]
+    return _first_summary(earlier) if earlier and earlier["from"] != "store" else source
 
 
 def _origin_notes(sources: dict) -> str:
     """The notes of the summaries carried-over rows come from, when those summaries say in words what they hold (older
     than the store: no `sources` in their run record), however many summaries carried the rows since."""
     notes = []
-    for origin in dict.fromkeys(_origin(source) for source in sources.values() if source["from"] != "store"):
+    for origin in dict.fromkeys(_first_summary(source)["from"] for source in sources.values() if source["from"] != "store"):
         path = Path(origin) if Path(origin).is_absolute() else REPO_ROOT / origin
         record = json.loads((path / SUMMARY_FILES["run"]).read_text())
         if record.get("note") and "sources" not in record:
