@@ -15,7 +15,7 @@ import xarray as xr
 import yaml
 from conftest import REPO, deep_merge, make_workdir, run_snakemake, tiny_config
 
-from cara_eval.calibration.archive import read_coverage, summarise_store
+from cara_eval.calibration.archive import _newest_summary, read_coverage, summarise_store
 from cara_eval.calibration.replicates import (
     EFFECT_SHARE,
     REPLICATE_COLUMNS,
@@ -246,6 +246,12 @@ def test_the_report_shows_this_checkouts_calibration_else_the_newest_archived_on
     for run_date in ("2026-11-30", "2026-12-01"):  # 2026-12-02 has no coverage table: not a summary
         (archive / run_date / "coverage.csv").write_text("scenario\n")
     assert summary_source(results, archive) == (archive / "2026-12-01", True)
+    # A day's later summaries are numbered: the tenth is newer than the ninth, though not as text.
+    for run_date in ("2026-12-03", "2026-12-03.2", "2026-12-03.9", "2026-12-03.10"):
+        (archive / run_date).mkdir()
+        (archive / run_date / "coverage.csv").write_text("scenario\n")
+    assert summary_source(results, archive) == (archive / "2026-12-03.10", True)
+    assert _newest_summary(archive, archive / "2026-12-03.10") == archive / "2026-12-03.9"
     assert summary_source(results, None) == (None, False)
     results.mkdir(parents=True)
     (results / "coverage.csv").write_text("scenario\n")

@@ -37,7 +37,14 @@ from cara_eval.calibration.store import (
     sbc_replicate_settings,
     settings_digest,
 )
-from cara_eval.calibration.summary import SUMMARY_FILES, coverage_figure, coverage_table, run_record, target_table
+from cara_eval.calibration.summary import (
+    SUMMARY_FILES,
+    archived_summaries,
+    coverage_figure,
+    coverage_table,
+    run_record,
+    target_table,
+)
 from cara_eval.common.paths import REPO_ROOT
 
 FIGURES = {"coverage": "coverage.png", "sbc_ranks": "sbc_ranks.png"}
@@ -162,8 +169,7 @@ def summarise_store(store: str | Path, out: str | Path, config: dict, previous: 
 
 
 def _newest_summary(root: Path, besides: Path) -> Path | None:
-    found = sorted(path.parent for path in root.glob(f"*/{SUMMARY_FILES['coverage']}")
-                   if path.parent.resolve() != besides.resolve())
+    found = [folder for folder in archived_summaries(root) if folder.resolve() != besides.resolve()]
     return found[-1] if found else None
 
 

@@ -8,6 +8,7 @@ without refitting hours of replicates.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -179,8 +180,17 @@ def summary_source(results: str | Path, archive: str | Path | None) -> tuple[Pat
     clone's report carries the evidence for its intervals without rerunning hours of replicates), else none."""
     if (Path(results) / SUMMARY_FILES["coverage"]).is_file():
         return Path(results), False
-    archived = sorted(Path(archive).glob(f"*/{SUMMARY_FILES['coverage']}")) if archive else []
-    return (archived[-1].parent, True) if archived else (None, False)
+    archived = archived_summaries(archive) if archive else []
+    return (archived[-1], True) if archived else (None, False)
+
+
+def archived_summaries(archive: str | Path) -> list[Path]:
+    """The dated summary folders of `archive` (those with a coverage table), oldest first. Folder names order by
+    their numbers, not as text: a day's tenth summary `2026-12-03.10` comes after its ninth `2026-12-03.9`."""
+    def name_order(folder: Path) -> list[tuple]:
+        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", folder.name)]
+
+    return sorted((path.parent for path in Path(archive).glob(f"*/{SUMMARY_FILES['coverage']}")), key=name_order)
 
 
 def run_record(replicate_counts: dict, run_date: datetime | None = None) -> dict:
