@@ -284,6 +284,18 @@ def test_report_rule_renders_archives_and_reports_what_changed(tmp_path):
     assert (workdir / "logs/report_render/report.log").is_file()
 
 
+def test_the_previous_run_is_the_last_archived_even_after_ten_renders_in_one_second(tmp_path):
+    from cara_eval.report.archive import archive_run, latest_archive
+
+    source = tmp_path / "run.json"
+    source.write_text("{}")
+    same_second = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC)
+    made = [archive_run(tmp_path / "archive", same_second, {"run.json": source}) for _ in range(12)]
+    assert made[-1].name == "20261204T100000Z-11"
+    assert latest_archive(tmp_path / "archive")["archived"] == made[-1].name  # text order would pick "-9"
+    assert latest_archive(tmp_path / "absent") == {}
+
+
 IDENTIFIER_FIELDS = ("crime_ref", "offender_id", "victim_id", "offender_name", "victim_name", "offender_dob")
 
 

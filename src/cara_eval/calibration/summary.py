@@ -8,7 +8,6 @@ without refitting hours of replicates.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +27,7 @@ from cara_eval.calibration.replicates import (
     TAU,
     scenario_settings,
 )
+from cara_eval.common.ordering import numeric_name_order
 from cara_eval.common.paths import REPO_ROOT
 from cara_eval.provenance.record import git_state
 
@@ -185,12 +185,8 @@ def summary_source(results: str | Path, archive: str | Path | None) -> tuple[Pat
 
 
 def archived_summaries(archive: str | Path) -> list[Path]:
-    """The dated summary folders of `archive` (those with a coverage table), oldest first. Folder names order by
-    their numbers, not as text: a day's tenth summary `2026-12-03.10` comes after its ninth `2026-12-03.9`."""
-    def name_order(folder: Path) -> list[tuple]:
-        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", folder.name)]
-
-    return sorted((path.parent for path in Path(archive).glob(f"*/{SUMMARY_FILES['coverage']}")), key=name_order)
+    """The dated summary folders of `archive` (those with a coverage table), oldest first by their numbers."""
+    return sorted((path.parent for path in Path(archive).glob(f"*/{SUMMARY_FILES['coverage']}")), key=numeric_name_order)
 
 
 def run_record(replicate_counts: dict, run_date: datetime | None = None) -> dict:

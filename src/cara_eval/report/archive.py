@@ -5,13 +5,15 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from cara_eval.common.ordering import numeric_name_order
+
 ARCHIVED_PROVENANCE = "run.json"
 ARCHIVED_ESTIMANDS = "estimands.csv"
 
 
 def latest_archive(root: str | Path) -> dict:
     """The most recent archived run as manifest entries (`archived`, `provenance`, `estimands`), or {} if none."""
-    runs = sorted(p for p in Path(root).glob("*") if (p / ARCHIVED_PROVENANCE).is_file()) if Path(root).is_dir() else []
+    runs = sorted((p for p in Path(root).glob("*") if (p / ARCHIVED_PROVENANCE).is_file()), key=numeric_name_order)
     if not runs:
         return {}
     latest = runs[-1].resolve()
