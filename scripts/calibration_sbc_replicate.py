@@ -9,6 +9,10 @@ from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.compile_dir)
 
+from cara_eval.common.cores import claim_cores  # noqa: E402
+
+claim_cores(snakemake.threads)
+
 from cara_eval.calibration.store import SBC, stored_or_fitted, write_replicate  # noqa: E402
 
 replicate = int(snakemake.wildcards.replicate)

@@ -8,6 +8,10 @@ from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
+from cara_eval.common.cores import claim_cores  # noqa: E402
+
+claim_cores(snakemake.threads)
+
 import pandas as pd  # noqa: E402
 
 from cara_eval.model.effectiveness import derive_seed, fit_cases  # noqa: E402

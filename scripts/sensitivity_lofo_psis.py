@@ -9,6 +9,10 @@ from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
 
 use_compile_dir(snakemake.params.model["compile_dir"])
 
+from cara_eval.common.cores import claim_cores  # noqa: E402
+
+claim_cores(snakemake.threads)
+
 import logging  # noqa: E402
 
 import arviz as az  # noqa: E402
