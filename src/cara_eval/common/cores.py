@@ -3,8 +3,8 @@
 JAX's CPU client spreads a fit over every core the process may use, so two one-thread fits side by side on 2 cores
 each keep about 1.5 cores busy and slow each other down: two imp1 fits took 158 s together, 119 s with each pinned to
 its own core, the same draws bit for bit (README, Benchmarks). Snakemake gives a job a thread count, not cores, so
-jobs claim cores by locking one file per core; a lock is freed when its job's process ends. Inside a SLURM job the
-allocation that binds a task to its CPUs already holds the process there, and a job that finds too few free cores runs unpinned, never waits.
+jobs claim cores by locking one file per core; a lock is freed when its job's process ends. Where SLURM binds a task
+to its CPUs the process is held there already; a job that finds too few free cores runs unpinned, never waits.
 """
 
 import fcntl
