@@ -39,6 +39,8 @@ def claim_cores(threads: int, lock_dir: Path | None = None) -> set[int]:
 
     Returns the cores the process may use afterwards: the claimed ones, or all allowed ones when the job may use
     them all already or fewer than `threads` are free."""
+    if not hasattr(os, "sched_getaffinity"):  # macOS has no affinity masks: its jobs run unpinned
+        return set(range(os.cpu_count() or 1))
     allowed = sorted(os.sched_getaffinity(0))
     if threads >= len(allowed):
         return set(allowed)
