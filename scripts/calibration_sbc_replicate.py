@@ -5,13 +5,9 @@ from cara_eval.common.logsetup import redirect_to_log
 
 redirect_to_log(snakemake)
 
-from cara_eval.common.compile_cache import use_compile_dir  # noqa: E402
+from cara_eval.common.compile_cache import start_fitting_job  # noqa: E402
 
-use_compile_dir(snakemake.params.compile_dir)
-
-from cara_eval.common.cores import claim_cores  # noqa: E402
-
-claim_cores(snakemake.threads)
+start_fitting_job(snakemake.params.compile_dir, snakemake.threads)
 
 from cara_eval.calibration.store import SBC, stored_or_fitted, write_replicate  # noqa: E402
 

@@ -93,18 +93,23 @@ def test_seeds_are_stable_and_distinct_per_fit():
     assert derive_seed(1, "any_reoffence", "imp1") != derive_seed(1, "any_reoffence", "imp2")
 
 
-@pytest.mark.parametrize("pooling", ["partial", "none", "complete"])
-@pytest.mark.parametrize("covariates", [True, False])
-def test_grouped_likelihood_is_the_cells_log_density_and_gradient(pooling, covariates):
-    # Mixed data: event forces (grouped), a flag-only force (binomial cells either way), separated and together cases.
-    cases = simulate_cases(n_per_force=300, log_hr=-0.3, flag_forces=("charlie",), seed=5)
+@pytest.mark.parametrize(("pooling", "covariates", "flag_forces"), [
+    *((pooling, covariates, ("charlie",)) for pooling in ("partial", "none", "complete") for covariates in (True, False)),
+    ("partial", True, ("alpha", "bravo", "charlie")),
+])
+def test_grouped_likelihood_is_the_cells_log_density_and_gradient(pooling, covariates, flag_forces):
+    # Mixed data: event forces and a flag-only force, whose flag cells' cases without a flag join the grouped Poisson
+    # sum; separated and together cases. Then flag-only forces alone: no event-level cell at all.
+    cases = simulate_cases(n_per_force=300, log_hr=-0.3, flag_forces=flag_forces, seed=5)
     if not covariates:  # every case alike on every covariate: one pattern, beta absent
         cases = cases.assign(age=33.0, sex="male", prior_da_incidents=0.0, together_at_index=False)
     cells = build_cells(cases, CellSpec())
     assert bool(cells.covariates) == covariates
     models = {likelihood: build_model(cells, PRIORS, SMALL_DATA_CENTRED, pooling, likelihood)
               for likelihood in ("cells", "grouped")}
-    assert "events_grouped" in models["grouped"].named_vars and "events" not in models["grouped"].named_vars
+    assert (len(cells.hazard) == 0) == (len(flag_forces) == 3)
+    assert {"events_grouped", "flags_with_events"} <= set(models["grouped"].named_vars)
+    assert not {"events", "flag_events"} & set(models["grouped"].named_vars)
     assert [v.name for v in models["cells"].free_RVs] == [v.name for v in models["grouped"].free_RVs]
     start = models["cells"].initial_point()
     rng = np.random.default_rng(2)

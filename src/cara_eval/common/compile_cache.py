@@ -1,4 +1,4 @@
-"""Point PyTensor at a compile directory before PyMC is imported.
+"""Point PyTensor at a compile directory before PyMC is imported; start a fitting job (`start_fitting_job`).
 
 Every imputation fits the same graph (data live in pm.Data containers), so the C code compiled by the
 first fit is reused by the others, also across Snakemake jobs. On a SLURM node the cache goes to the
@@ -8,6 +8,8 @@ job's local scratch instead: a compile cache on a shared network home serialises
 import os
 import tempfile
 from pathlib import Path
+
+from cara_eval.common.cores import claim_cores
 
 
 def compile_dir_for_job(configured: str) -> Path:
@@ -25,3 +27,10 @@ def use_compile_dir(path: str) -> None:
         directory = compile_dir_for_job(path)
         directory.mkdir(parents=True, exist_ok=True)
         os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={directory}"]))
+
+
+def start_fitting_job(compile_dir: str, threads: int) -> None:
+    """A fitting job's first step, before PyMC or JAX is imported: the compile cache, then a core of its own
+    (cara_eval.common.cores), so the threads JAX starts inherit the job's CPU affinity."""
+    use_compile_dir(compile_dir)
+    claim_cores(threads)

@@ -289,21 +289,47 @@ def interval_shape(name: str, priors: dict, cells: Cells):
     return log_ratios - pt.dot(weights, log_ratios)
 
 
-# How the event-level (Poisson) cells enter the log density (config `model.likelihood`): `cells` one Poisson term per
-# cell; `grouped` the same log density through its sufficient statistics (`grouped_poisson`).
+# How the cells enter the log density (config `model.likelihood`): `cells` one Poisson or Binomial term per cell;
+# `grouped` the same log density through sufficient statistics (`grouped_likelihood`).
 LIKELIHOODS = ("cells", "grouped")
 GROUP_KEYS = ["force", "period", "cara", "together", "interval"]
 
 
-def grouped_poisson(table: pd.DataFrame, cells: Cells, terms: ForceStructure, shape) -> None:
-    """The Poisson cells' log likelihood as one Potential `events_grouped`, through sufficient statistics.
+def exposure_rows(cells: Cells) -> pd.DataFrame:
+    """Every Poisson term of the log density as (group keys, covariates, events, exposure) rows: the event-level
+    cells, plus each flag cell's cases without a flag, whose log(1 - p) = -H is a Poisson term with no events and
+    exposure (n - k) x days in each interval."""
+    hazard, flags = cells.hazard, cells.binomial
+    survivors = [flags.assign(interval=label, events=0, exposure=(flags["n"] - flags["k"]) * flags[f"days_{label}"])
+                 for label in cells.spec.interval_labels]
+    rows = pd.concat([hazard, *survivors], ignore_index=True)[hazard.columns]
+    return rows[rows["exposure"] > 0].reset_index(drop=True)
 
-    A cell's log rate is A_g + x'beta + log exposure, where A_g depends only on its group g (force, period, arm,
-    together, interval) and x on its covariate pattern p. So sum over cells of y eta - exp(eta) - log y! is
+
+def grouped_likelihood(cells: Cells, terms: ForceStructure, shape) -> None:
+    """The cells' log likelihood through sufficient statistics (Potentials `events_grouped`, `flags_with_events`).
+
+    A flag cell's binomial log likelihood k log p + (n - k) log(1 - p) + log C(n, k), with log(1 - p) = -H, is
+    Poisson terms without events (`exposure_rows`), which join the event-level cells' sum (`grouped_poisson`), plus
+    k log(1 - exp(-H)) on the cells with a flag (`flags_with_events`), the only per-cell terms left. There is no
+    per-cell variable to predict or score: PSIS-LOO and the predictive checks use the per-cell model of the same
+    parameters.
+    """
+    table = exposure_rows(cells)
+    if len(table):
+        grouped_poisson(table, cells, terms, shape)
+    if len(cells.binomial):
+        flags_with_events(cells, terms, shape)
+
+
+def grouped_poisson(table: pd.DataFrame, cells: Cells, terms: ForceStructure, shape) -> None:
+    """Poisson terms' log likelihood as one Potential `events_grouped`, through sufficient statistics.
+
+    A term's log rate is A_g + x'beta + log exposure, where A_g depends only on its group g (force, period, arm,
+    together, interval) and x on its covariate pattern p. So sum over terms of y eta - exp(eta) - log y! is
     sum_g Y_g A_g + beta' sum_c y_c x_c - sum_g exp(A_g) (M exp(X beta))_g + a constant, with M[g, p] the exposure of
-    group g's cells in pattern p: the same log density and gradient from groups and patterns (hundreds, a few
-    thousand nationally) instead of cells (thousands, about 90,000 nationally). It has no per-cell variable to
-    predict or score: PSIS-LOO and the predictive checks use the per-cell model of the same parameters.
+    group g's terms in pattern p: the same log density and gradient from groups and patterns (hundreds, a few
+    thousand nationally) instead of cells (thousands, about 100,000 nationally).
     """
     spec = cells.spec
     interval = pd.Categorical(table["interval"], categories=spec.interval_labels).codes.astype(np.int64)
@@ -329,6 +355,23 @@ def grouped_poisson(table: pd.DataFrame, cells: Cells, terms: ForceStructure, sh
                  + pt.dot(x.T @ events, terms.beta) - pt.sum(expected) + constant)
 
 
+def flags_with_events(cells: Cells, terms: ForceStructure, shape) -> None:
+    """What `exposure_rows` leaves of the flag cells' binomial log likelihood: k log(1 - exp(-H)) on each cell with
+    a flag, H its cumulative hazard over its follow-up, plus every flag cell's log C(n, k); one Potential."""
+    flags = cells.binomial
+    n, k = flags["n"].to_numpy(), flags["k"].to_numpy()
+    constant = float(np.sum(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
+    flagged = flags[k > 0]
+    block = {"force": cells.force_index(flagged), "period": cells.period_index(flagged),
+             "x": cells.design(flagged) - cells.covariate_centre,
+             "together": flagged["together"].to_numpy().astype(float)}
+    days = flagged[[f"days_{label}" for label in cells.spec.interval_labels]].to_numpy()
+    log_rate = terms.log_rate_untreated(block) + flagged["cara"].to_numpy() * terms.cara_log_effect(block)
+    cumulative_hazard = pt.exp(log_rate) * pt.dot(days, pt.exp(shape))
+    pm.Potential("flags_with_events",
+                 pt.dot(flagged["k"].to_numpy().astype(float), pt.log1mexp(-cumulative_hazard)) + constant)
+
+
 def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling: str = "partial",
                 likelihood: str = "cells") -> pm.Model:
     """PyMC model of tidy cells (any_reoffence): see the module docstring and `force_structure`. `likelihood`
@@ -349,8 +392,8 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
         baseline_hazard = pt.exp(shape)
         log_hazard_untreated = terms.log_rate_untreated
 
-        if len(cells.hazard) and likelihood == "grouped":
-            grouped_poisson(cells.hazard, cells, terms, shape)
+        if likelihood == "grouped":
+            grouped_likelihood(cells, terms, shape)
         elif len(cells.hazard):
             table = cells.hazard
             block = block_data("hazard", table, cells, "hazard_cell")
@@ -369,7 +412,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
             )
             pm.Poisson("events", mu=pt.exp(eta), observed=table["events"].to_numpy(), dims="hazard_cell")
 
-        if len(cells.binomial):
+        if len(cells.binomial) and likelihood == "cells":
             table = cells.binomial
             block = block_data("binomial", table, cells, "binomial_cell")
             cara = pm.Data("binomial_cara", table["cara"].to_numpy().astype(float), dims="binomial_cell")
@@ -481,9 +524,11 @@ def sample(
     nuts_sampler, compile_options = NUTS_SAMPLERS[sampler]
     if problem := mass_matrix_problem(sampler, mass_matrix):
         raise ValueError(problem)
-    # nutpie would otherwise run a thread per chain on every core of the node, not the job's allocation.
+    # nutpie would otherwise run a thread per chain on every core of the node, not the job's allocation; it keeps
+    # warm-up draws by default, which nothing reads (the same kept draws without them, a third less to store).
     nuts_options = (
-        {**compile_options, "cores": cores, "low_rank_modified_mass_matrix": mass_matrix == "low_rank"}
+        {**compile_options, "cores": cores, "low_rank_modified_mass_matrix": mass_matrix == "low_rank",
+         "save_warmup": False}
         if nuts_sampler == "nutpie" else {}
     )
     with model:
