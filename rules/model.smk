@@ -50,6 +50,9 @@ rule model_fit:
         "logs/model_fit/{outcome}/{dataset}.log",
     benchmark:
         "benchmarks/model_fit/{outcome}/{dataset}.tsv"
+    # Fits before the short jobs that need none: those then fill the other core while the last fits run
+    # (the greedy scheduler starts the highest priority first).
+    priority: 1
     conda:
         "../envs/model.yaml"
     threads: 2
@@ -70,6 +73,7 @@ rule model_fit_no_pooling:
         "logs/model_fit_no_pooling/{outcome}.log",
     benchmark:
         "benchmarks/model_fit_no_pooling/{outcome}.tsv"
+    priority: 1
     conda:
         "../envs/model.yaml"
     threads: 2

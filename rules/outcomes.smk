@@ -12,6 +12,7 @@ rule outcome_fit:
         "logs/outcome_fit/{secondary_outcome}/{dataset}.log",
     benchmark:
         "benchmarks/outcome_fit/{secondary_outcome}/{dataset}.tsv"
+    priority: 1
     conda:
         "../envs/model.yaml"
     threads: 2
