@@ -14,9 +14,9 @@ rule sensitivity_fit:
         "logs/sensitivity_fit/{variant}/{dataset}.log",
     benchmark:
         "benchmarks/sensitivity_fit/{variant}/{dataset}.tsv"
-    priority: 1
     wildcard_constraints:
         variant=r"[A-Za-z0-9_.]+",
+    priority: 1
     conda:
         "../envs/model.yaml"
     threads: 2
@@ -60,9 +60,9 @@ rule sensitivity_lofo:
         "logs/sensitivity_lofo/{pooling}/{dataset}/{force}.log",
     benchmark:
         "benchmarks/sensitivity_lofo/{pooling}/{dataset}/{force}.tsv"
-    priority: 1
     wildcard_constraints:
         pooling="partial|complete|none",
+    priority: 1
     conda:
         "../envs/model.yaml"
     threads: 2
