@@ -93,14 +93,21 @@ def varying(name: str, mean, sd, dims: str, centred: bool):
     return pm.Deterministic(name, mean + sd * offset, dims=dims)
 
 
-def block_data(prefix: str, table: pd.DataFrame, cells: Cells, dim: str) -> dict:
-    """pm.Data containers of one cell table, so one graph serves every imputation."""
+def cell_block(table: pd.DataFrame, cells: Cells) -> dict:
+    """What a cell's log rate reads (`ForceStructure`): force and period indices, centred design, together."""
     return {
-        "force": pm.Data(f"{prefix}_force", cells.force_index(table), dims=dim),
-        "period": pm.Data(f"{prefix}_period", cells.period_index(table), dims=dim),
-        "x": pm.Data(f"{prefix}_x", cells.design(table) - cells.covariate_centre, dims=(dim, "covariate")),
-        "together": pm.Data(f"{prefix}_together", table["together"].to_numpy().astype(float), dims=dim),
+        "force": cells.force_index(table),
+        "period": cells.period_index(table),
+        "x": cells.design(table) - cells.covariate_centre,
+        "together": table["together"].to_numpy().astype(float),
     }
+
+
+def block_data(prefix: str, table: pd.DataFrame, cells: Cells, dim: str) -> dict:
+    """`cell_block` as pm.Data containers, so one graph serves every imputation."""
+    dims = {"x": (dim, "covariate")}
+    return {key: pm.Data(f"{prefix}_{key}", values, dims=dims.get(key, dim))
+            for key, values in cell_block(table, cells).items()}
 
 
 def _odds_ratio(risk1, risk0):
@@ -362,9 +369,7 @@ def flags_with_events(cells: Cells, terms: ForceStructure, shape) -> None:
     n, k = flags["n"].to_numpy(), flags["k"].to_numpy()
     constant = float(np.sum(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
     flagged = flags[k > 0]
-    block = {"force": cells.force_index(flagged), "period": cells.period_index(flagged),
-             "x": cells.design(flagged) - cells.covariate_centre,
-             "together": flagged["together"].to_numpy().astype(float)}
+    block = cell_block(flagged, cells)
     days = flagged[[f"days_{label}" for label in cells.spec.interval_labels]].to_numpy()
     log_rate = terms.log_rate_untreated(block) + flagged["cara"].to_numpy() * terms.cara_log_effect(block)
     cumulative_hazard = pt.exp(log_rate) * pt.dot(days, pt.exp(shape))
@@ -383,7 +388,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
     coords = model_coords(cells)
     if len(cells.hazard) and likelihood == "cells":
         coords["hazard_cell"] = np.arange(len(cells.hazard))
-    if len(cells.binomial):
+    if len(cells.binomial) and likelihood == "cells":
         coords["binomial_cell"] = np.arange(len(cells.binomial))
 
     with pm.Model(coords=coords) as model:
