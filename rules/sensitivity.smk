@@ -27,6 +27,27 @@ rule sensitivity_fit:
         "../scripts/sensitivity_fit.py"
 
 
+# The primary variant on an imputed dataset is model_fit's own fit (get_sensitivity_fit_file): only its gate,
+# judged alone as every sensitivity fit is, and its PSIS-LOO are computed here.
+rule sensitivity_score_model_fit:
+    input:
+        cases="results/impute/{dataset}.parquet",
+        idata=f"{get_model_fit_dir(get_sensitivity_outcome(), '{dataset}')}/idata.nc",
+    output:
+        gate="results/sensitivity/model_fit_scores/{dataset}/gate.csv",
+        loo="results/sensitivity/model_fit_scores/{dataset}/loo.pkl",
+    log:
+        "logs/sensitivity_score_model_fit/{dataset}.log",
+    benchmark:
+        "benchmarks/sensitivity_score_model_fit/{dataset}.tsv"
+    conda:
+        "../envs/model.yaml"
+    params:
+        model=config["model"],
+    script:
+        "../scripts/sensitivity_score_model_fit.py"
+
+
 checkpoint sensitivity_lofo_psis:
     input:
         cases="results/impute/{dataset}.parquet",
@@ -45,7 +66,6 @@ checkpoint sensitivity_lofo_psis:
     params:
         model=config["model"],
         sensitivity=config["sensitivity"],
-        seed=config["seed"],
     script:
         "../scripts/sensitivity_lofo_psis.py"
 

@@ -20,8 +20,7 @@ settings, _, _ = variant_settings(snakemake.params.model, snakemake.params.sensi
 seed = derive_seed(snakemake.params.seed, "sensitivity_lofo", pooling, dataset, force)
 cases = pd.read_parquet(snakemake.input.cases)
 
-row, idata = lofo_score(cases, force, settings, pooling, seed, snakemake.params.sensitivity["lofo"]["new_force_copies"],
-                        cores=snakemake.threads)
+row, idata = lofo_score(cases, force, settings, pooling, seed, cores=snakemake.threads)
 gate = gate_table(idata, f"{dataset}_without_{force}", settings["gate"])
 gate.to_csv(snakemake.output.gate, index=False)
 pd.DataFrame([{**row, "dataset": dataset, "gate_passed": bool(gate["passed"].all())}]).to_csv(

@@ -15,7 +15,6 @@ import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
-from cara_eval.model.effectiveness import derive_seed  # noqa: E402
 from cara_eval.sensitivity.analyses import (  # noqa: E402
     VARIANT_OF_POOLING,
     lofo_refits_needed,
@@ -26,14 +25,11 @@ from cara_eval.sensitivity.analyses import (  # noqa: E402
 pooling, dataset = snakemake.wildcards.pooling, snakemake.wildcards.dataset
 settings, _, _ = variant_settings(snakemake.params.model, snakemake.params.sensitivity, VARIANT_OF_POOLING[pooling])
 sampling = snakemake.params.sensitivity["lofo"]["importance_sampling"]
-seed = derive_seed(snakemake.params.seed, "sensitivity_lofo_psis", pooling, dataset)
 cells = build_cells(pd.read_parquet(snakemake.input.cases), CellSpec.from_config(settings["cells"]))
 idata = az.from_netcdf(snakemake.input.idata).sel(draw=slice(None, None, sampling["thin"]))
 
 gate_passed = bool(pd.read_csv(snakemake.input.gate)["passed"].all())
-scores = psis_lofo_scores(cells, idata, settings, pooling, sampling["new_force_copies"], seed).assign(
-    dataset=dataset, gate_passed=gate_passed
-)
+scores = psis_lofo_scores(cells, idata, settings, pooling).assign(dataset=dataset, gate_passed=gate_passed)
 scores.to_csv(snakemake.output.scores, index=False)
 refitted = set(lofo_refits_needed(scores, sampling["max_pareto_k"])["force"])
 for row in scores.itertuples():

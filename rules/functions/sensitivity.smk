@@ -50,12 +50,33 @@ def get_sensitivity_fit_dir(variant, dataset):
     return f"results/sensitivity/fits/{variant}/{dataset}"
 
 
+def reuses_model_fit(variant, dataset):
+    """True where a sensitivity fit would repeat one of the primary model's own fits: the primary variant on an
+    imputed dataset, with sensitivity fits' settings (`sensitivity.fit` over `model`) equal to the model's.
+    """
+    if variant != "primary" or dataset not in get_imputation_datasets():
+        return False
+    settings, _, _ = variant_settings(config["model"], config["sensitivity"], variant)
+    return settings == config["model"]
+
+
+def get_sensitivity_fit_file(variant, dataset, name):
+    """One file (idata.nc, gate.csv, loo.pkl) of a variant's fit of a dataset. Where the fit is the primary model's
+    own, its draws are model_fit's and its gate (judged alone) and PSIS-LOO come from sensitivity_score_model_fit.
+    """
+    if not reuses_model_fit(variant, dataset):
+        return f"{get_sensitivity_fit_dir(variant, dataset)}/{name}"
+    if name == "idata.nc":
+        return f"{get_model_fit_dir(get_sensitivity_outcome(), dataset)}/{name}"
+    return f"results/sensitivity/model_fit_scores/{dataset}/{name}"
+
+
 def get_comparison_fits(name):
     """One file per (variant, dataset) fit of a comparison analysis."""
 
     def files(wildcards):
         return [
-            f"{get_sensitivity_fit_dir(variant, dataset)}/{name}"
+            get_sensitivity_fit_file(variant, dataset, name)
             for variant in get_sensitivity_variants(wildcards.analysis)
             for dataset in config["sensitivity"]["datasets"]
         ]
@@ -66,7 +87,7 @@ def get_comparison_fits(name):
 def get_pooling_fits(name):
     """One file per (pooling variant, dataset) fit: the PSIS-LOO comparison's inputs."""
     return [
-        f"{get_sensitivity_fit_dir(variant, dataset)}/{name}"
+        get_sensitivity_fit_file(variant, dataset, name)
         for variant in get_sensitivity_variants("pooling")
         for dataset in config["sensitivity"]["datasets"]
     ]
@@ -104,7 +125,9 @@ def get_lofo_full_fit(name):
     """The full-data fit of a pooling whose draws the importance-sampled leave-one-force-out scores reweight."""
 
     def path(wildcards):
-        return f"{get_sensitivity_fit_dir(VARIANT_OF_POOLING[wildcards.pooling], wildcards.dataset)}/{name}"
+        return get_sensitivity_fit_file(
+            VARIANT_OF_POOLING[wildcards.pooling], wildcards.dataset, name
+        )
 
     return path
 

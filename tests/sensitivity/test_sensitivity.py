@@ -3,21 +3,27 @@
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, make_workdir, tiny_config
 from model_simulation import simulate_cases
+from scipy.special import logsumexp
 
 from cara_eval.model.cells import CellSpec, build_cells
-from cara_eval.model.effectiveness import fit_cases
+from cara_eval.model.effectiveness import build_model, fit_cases
 from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws
 from cara_eval.model.gate import gate_table
+from cara_eval.sensitivity import new_force
 from cara_eval.sensitivity.analyses import (
+    cell_log_likelihood,
     cell_loo,
     crossing,
+    force_cells,
     lofo_score,
     lofo_scores,
     lofo_table,
@@ -28,6 +34,7 @@ from cara_eval.sensitivity.analyses import (
     summary_table,
     tipping_point,
     variant_settings,
+    write_gate_and_loo,
 )
 
 MODEL = tiny_config()["model"]
@@ -65,12 +72,17 @@ def test_tipping_point_finds_where_the_conclusion_changes():
     assert ("rd_q95_reaches_0", "negative") not in tip.index  # no grid point below the baseline
 
 
+def common_cases():
+    """Five small forces sharing one CARA effect (log HR -0.7), charlie sending only the 12-month flag."""
+    return simulate_cases(forces=("alpha", "bravo", "charlie", "delta", "echo"), n_per_force=120, log_hr=-0.7,
+                          flag_forces=("charlie",), seed=5)
+
+
 @pytest.fixture(scope="module")
 def common_effect_fits():
-    """Five small forces sharing one CARA effect (log HR -0.7): no, partial and complete pooling, 2 x 100 draws.
-    Small forces are where independent wide force terms overfit and pooling pays."""
-    cases = simulate_cases(forces=("alpha", "bravo", "charlie", "delta", "echo"), n_per_force=120, log_hr=-0.7,
-                           flag_forces=("charlie",), seed=5)
+    """No, partial and complete pooling of `common_cases`, 2 x 100 draws. Small forces are where independent wide
+    force terms overfit and pooling pays."""
+    cases = common_cases()
     fits = {}
     for variant in ["primary", "pooling_none", "pooling_complete"]:
         settings, pooling, _ = variant_settings(MODEL, SENSITIVITY, variant)
@@ -110,11 +122,11 @@ def test_leave_one_force_out_scores_are_finite_and_prefer_borrowing(common_effec
     rows = []
     for pooling, variant in [("partial", "primary"), ("none", "pooling_none")]:
         settings, _, _ = variant_settings(MODEL, SENSITIVITY, variant)
-        row, _ = lofo_score(cases, "bravo", settings, pooling, seed=3, copies=4, cores=2)
+        row, _ = lofo_score(cases, "bravo", settings, pooling, seed=3, cores=2)
         rows.append({**row, "dataset": "sim", "gate_passed": True, "method": "refit"})
     scores = pd.DataFrame(rows).set_index("pooling")
     assert np.isfinite(scores["lpd"]).all() and (scores["lpd"] < 0).all()
-    assert (scores["n_draws"] == DRAWS * 4).all()
+    assert (scores["n_draws"] == DRAWS).all()
     # No pooling predicts an unseen force from its wide priors only: far worse than the hierarchy.
     assert scores.loc["partial", "lpd"] > scores.loc["none", "lpd"]
     table = lofo_table(scores.reset_index())
@@ -131,14 +143,88 @@ def test_importance_sampled_leave_one_force_out_matches_the_refit(common_effect_
     settings, _, _ = variant_settings(MODEL, SENSITIVITY, "primary")
     _, idata = fits["primary"]
     cells = build_cells(cases, CellSpec.from_config(settings["cells"]))
-    scores = psis_lofo_scores(cells, idata, settings, "partial", copies=64, seed=3).set_index("force")
+    scores = psis_lofo_scores(cells, idata, settings, "partial").set_index("force")
     assert list(scores.index) == cells.forces
     assert scores["n_cells"].sum() == len(cells.hazard) + len(cells.binomial)
     assert (scores["n_draws"] == DRAWS).all() and np.isfinite(scores[["lpd", "pareto_k"]].to_numpy()).all()
     trusted = scores["pareto_k"].idxmin()  # five forces of 120 cases: one held out moves the rest, k 0.26-1.03
     assert scores.loc[trusted, "pareto_k"] <= 0.7
-    refit, _ = lofo_score(cases, trusted, settings, "partial", seed=3, copies=4, cores=2)
+    refit, _ = lofo_score(cases, trusted, settings, "partial", seed=3, cores=2)
     assert scores.loc[trusted, "lpd"] == pytest.approx(refit["lpd"], abs=1.0)
+
+
+def _force_setup(fits, variant, force):
+    """One force's cells, a model on them indexed like the fit, and the fit's posterior (every 20th draw)."""
+    settings, pooling, _ = variant_settings(MODEL, SENSITIVITY, variant)
+    cells = build_cells(common_cases(), CellSpec.from_config(settings["cells"]))
+    slot = cells.forces.index(force)
+    own = force_cells(cells, force)
+    model = build_model(own, settings["priors"], settings["centred"], pooling)
+    posterior = fits[variant][1].posterior.sel(draw=slice(None, None, 20))
+    return settings, pooling, slot, own, model, posterior
+
+
+@pytest.mark.parametrize("variant", ["primary", "pooling_complete", "pooling_none"])
+@pytest.mark.parametrize("force", ["alpha", "charlie"])  # charlie sends only the 12-month flag (binomial cells)
+def test_new_force_integrand_is_the_models_likelihood(common_effect_fits, variant, force):
+    """With a new force's terms pinned to the fit's own (a prior of SD 1e-7 about them) the integral is PyMC's log
+    likelihood of the force's cells at that draw, its slope set to 0: the offsets and both cell types are right."""
+    _, fits = common_effect_fits
+    _, pooling, slot, own, model, posterior = _force_setup(fits, variant, force)
+    data = new_force.ForceCells.of(own)
+    stacked = posterior.stack(sample=("chain", "draw"))
+    intercept, effect = (stacked[name].to_numpy()[slot] for name in new_force.own_term_names(pooling))
+    complete = pooling == "complete"
+    mean = intercept[:, None] if complete else np.column_stack([intercept, effect])
+    integral = new_force.integrated_log_likelihood(
+        data, new_force.offsets(model, posterior, slot, pooling, data), mean, np.full(mean.shape, 1e-7),
+        effect if complete else np.zeros(len(mean)))
+    pinned = posterior.copy(deep=True)
+    if "force_slope" in pinned:
+        pinned["force_slope"][:, :, slot] = 0.0
+    expected = cell_log_likelihood(model, az.InferenceData(posterior=pinned)).sum("cell")
+    np.testing.assert_allclose(integral, expected.stack(sample=("chain", "draw")).to_numpy(), atol=1e-6)
+
+
+def _brute_force_log_integral(data, offset_list, mean, sd):
+    """log of the integral over (a, b) on a fine grid around the integrand's peak, with scipy's Poisson and binomial
+    densities: an implementation independent of cara_eval.sensitivity.new_force."""
+    from scipy.stats import binom, norm, poisson
+
+    def log_integrand(a, b):
+        value = norm.logpdf(a, mean[0], sd[0]) + norm.logpdf(b, mean[1], sd[1])
+        parts = iter(offset_list)
+        if len(data.events):
+            value = value + poisson.logpmf(data.events, np.exp(next(parts) + a[..., None] + b[..., None] * data.hazard_cara)).sum(-1)
+        if len(data.k):
+            risk = -np.expm1(-np.exp(next(parts) + a[..., None] + b[..., None] * data.flag_cara))
+            value = value + binom.logpmf(data.k, data.n, risk).sum(-1)
+        return value
+
+    a, b = np.meshgrid(np.linspace(-14, -2, 241), np.linspace(-4, 4, 161), indexing="ij")
+    coarse = log_integrand(a, b)
+    near = coarse > coarse.max() - 40
+    a, b = np.meshgrid(np.linspace(a[near].min() - 0.1, a[near].max() + 0.1, 401),
+                       np.linspace(b[near].min() - 0.1, b[near].max() + 0.1, 401), indexing="ij")
+    cell = (a[1, 0] - a[0, 0]) * (b[0, 1] - b[0, 0])
+    return float(logsumexp(log_integrand(a, b)) + np.log(cell))
+
+
+@pytest.mark.parametrize("force", ["alpha", "charlie"])
+def test_new_force_quadrature_matches_a_brute_force_integral(common_effect_fits, force):
+    """No pooling's wide priors, small forces (120 cases): adaptive Gauss-Hermite quadrature against a dense grid, and
+    its nodes against more nodes."""
+    _, fits = common_effect_fits
+    settings, pooling, slot, own, model, posterior = _force_setup(fits, "pooling_none", force)
+    data = new_force.ForceCells.of(own)
+    offset_list = new_force.offsets(model, posterior, slot, pooling, data)
+    mean, sd, fixed = new_force.new_force_prior(posterior, settings["priors"], pooling)
+    quadrature = new_force.integrated_log_likelihood(data, offset_list, mean, sd, fixed)
+    finer = new_force.integrated_log_likelihood(data, offset_list, mean, sd, fixed, nodes=15)
+    np.testing.assert_allclose(quadrature, finer, atol=1e-6)
+    for draw in range(3):
+        brute = _brute_force_log_integral(data, [offsets[draw] for offsets in offset_list], mean[draw], sd[draw])
+        assert quadrature[draw] == pytest.approx(brute, abs=1e-4)
 
 
 def test_lofo_scores_take_the_refit_only_where_pareto_k_is_too_high():
@@ -163,48 +249,92 @@ def _run_stage(workdir, *args):
     return proc
 
 
-def test_publication_config_plans_every_analysis(tmp_path):
+def _stage_workdir(tmp_path, config, cases, fits):
+    """A workdir of `config` with imp1 = `cases` and each fit's draws (folder -> InferenceData) where its rule puts
+    them, so one stage runs on seeded inputs."""
+    config["model"]["compile_dir"] = str(REPO / ".cache" / "pytensor")
+    workdir = make_workdir(tmp_path / "work", config)
+    (workdir / "results" / "impute").mkdir(parents=True)
+    cases.to_parquet(workdir / "results" / "impute" / "imp1.parquet")
+    for folder, idata in fits.items():
+        (workdir / folder).mkdir(parents=True)
+        idata.to_netcdf(workdir / folder / "idata.nc")
+    return workdir
+
+
+@pytest.mark.parametrize("fit_draws, primary_refits", [(None, 0), (60, 2)])
+def test_publication_config_plans_every_analysis(tmp_path, fit_draws, primary_refits):
     """Dry run: one fit job per (variant, dataset), one importance-sampled leave-one-force-out job per (pooling,
-    dataset); the refits it asks for are known only once it has run (a checkpoint)."""
-    workdir = make_workdir(tmp_path / "work")
+    dataset); the refits it asks for are known only once it has run (a checkpoint). The primary variant on an
+    imputation is model_fit's own fit unless `sensitivity.fit` changes its settings (here: its draws)."""
+    config = tiny_config()
+    if fit_draws:
+        config["sensitivity"]["fit"]["draws"] = fit_draws
+    workdir = make_workdir(tmp_path / "work", config)
     publication = yaml.safe_load((REPO / "config" / "publication.yaml").read_text())
     publication["sensitivity"]["datasets"] = ["imp1", "imp2"]  # the tiny config imputes m = 2
     (workdir / "config" / "publication.yaml").write_text(yaml.safe_dump(publication))
     proc = _run_stage(workdir, "-n", "--quiet", "rules", "--configfile", "config/config.yaml",
                       "config/publication.yaml", "--", "results/sensitivity/summary.csv")
     counts = dict(re.findall(r"^(sensitivity_\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
-    # primary, pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar1_imp1 (MNAR delta 0 is
-    # imp1 itself: its fit is the primary model_fit's, not a sensitivity fit)
-    assert counts == {"sensitivity_fit": "16", "sensitivity_lofo_psis": str(3 * 2), "sensitivity_compare": "3",
-                      "sensitivity_loo": "1", "sensitivity_lofo_combine": "1", "sensitivity_missing_data": "1",
-                      "sensitivity_summary": "1"}
+    # pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar1_imp1 (MNAR delta 0 is imp1
+    # itself: its fit is the primary model_fit's, not a sensitivity fit); primary on imp1-2 where refitted
+    expected = {"sensitivity_fit": str(14 + primary_refits), "sensitivity_lofo_psis": str(3 * 2),
+                "sensitivity_compare": "3", "sensitivity_loo": "1", "sensitivity_lofo_combine": "1",
+                "sensitivity_missing_data": "1", "sensitivity_summary": "1"}
+    if not primary_refits:
+        expected["sensitivity_score_model_fit"] = "2"
+    assert counts == expected
+
+
+def test_pooling_comparison_scores_the_primary_models_own_fit_instead_of_refitting(tmp_path, common_effect_fits):
+    """Where `sensitivity.fit` changes nothing (the tiny config), the pooling comparison's primary is model_fit's own
+    fit: sensitivity_score_model_fit gives its gate and PSIS-LOO, no sensitivity fit repeats it."""
+    cases, fits = common_effect_fits
+    config = tiny_config()
+    config["sensitivity"] = {**config["sensitivity"], "analyses": ["pooling"], "datasets": ["imp1"]}
+    others = {f"results/sensitivity/fits/{variant}/imp1": variant for variant in ["pooling_none", "pooling_complete"]}
+    workdir = _stage_workdir(tmp_path, config, cases, {"results/model/any_reoffence/imp1": fits["primary"][1]}
+                             | {folder: fits[variant][1] for folder, variant in others.items()})
+    for folder, variant in others.items():
+        write_gate_and_loo(*fits[variant], "imp1", MODEL["gate"],
+                           SimpleNamespace(gate=workdir / folder / "gate.csv", loo=workdir / folder / "loo.pkl"), variant)
+
+    _run_stage(workdir, "--configfile", "config/config.yaml", "--rerun-triggers", "mtime", "--allowed-rules",
+               "sensitivity_score_model_fit", "sensitivity_loo", "--", "results/sensitivity/pooling_loo.csv")
+    assert not (workdir / "results/sensitivity/fits/primary").exists()
+    gate = pd.read_csv(workdir / "results/sensitivity/model_fit_scores/imp1/gate.csv")
+    assert gate.equals(gate_table(fits["primary"][1], "imp1", MODEL["gate"]))  # judged alone, not as 1/m
+    table = pd.read_csv(workdir / "results/sensitivity/pooling_loo.csv").set_index("variant")
+    assert set(table.index) == {"primary", "pooling_none", "pooling_complete"}
+    assert table.loc["primary", "elpd_loo"] == pytest.approx(cell_loo(*fits["primary"]).elpd_loo)
 
 
 def test_leave_one_force_out_refits_only_the_forces_importance_sampling_cannot_score(tmp_path, common_effect_fits):
     """The publication set's leave-one-force-out through its rules, on a seeded full-data fit: every force scored by
-    importance sampling (a checkpoint), a refit only where Pareto k exceeds the limit, and the table says which."""
+    importance sampling (a checkpoint), a refit only where Pareto k exceeds the limit, and the table says which.
+    The limit is set between the forces' measured k, so both routes are taken."""
     cases, fits = common_effect_fits
     config = tiny_config()
-    lofo = {**SENSITIVITY["lofo"], "poolings": ["partial"],
-            "importance_sampling": {"new_force_copies": 64, "thin": 1, "max_pareto_k": 0.7}}
+    lofo = {**SENSITIVITY["lofo"], "poolings": ["partial"], "importance_sampling": {"thin": 1, "max_pareto_k": 0.7}}
     config["sensitivity"] = {**SENSITIVITY, "analyses": ["lofo"], "datasets": ["imp1"], "lofo": lofo}
-    config["model"]["compile_dir"] = str(REPO / ".cache" / "pytensor")
-    workdir = make_workdir(tmp_path / "work", config)
-    (workdir / "results" / "impute").mkdir(parents=True)
-    cases.to_parquet(workdir / "results" / "impute" / "imp1.parquet")
-    full_fit = workdir / "results/sensitivity/fits/primary/imp1"
-    full_fit.mkdir(parents=True)
-    fits["primary"][1].to_netcdf(full_fit / "idata.nc")
-    gate_table(fits["primary"][1], "imp1", MODEL["gate"]).to_csv(full_fit / "gate.csv", index=False)
+    full_fit = "results/sensitivity/fits/primary/imp1"
+    workdir = _stage_workdir(tmp_path, config, cases, {full_fit: fits["primary"][1]})
+    gate_table(fits["primary"][1], "imp1", MODEL["gate"]).to_csv(workdir / full_fit / "gate.csv", index=False)
+    stage = ["--configfile", "config/config.yaml", "--rerun-triggers", "mtime", "--allowed-rules",
+             "sensitivity_lofo_psis", "sensitivity_lofo", "sensitivity_lofo_combine", "--"]
 
-    _run_stage(workdir, "--configfile", "config/config.yaml", "--allowed-rules", "sensitivity_lofo_psis",
-               "sensitivity_lofo", "sensitivity_lofo_combine", "--", "results/sensitivity/lofo.csv")
+    _run_stage(workdir, *stage, "results/sensitivity/lofo_psis/partial/imp1.csv")
     sampled = pd.read_csv(workdir / "results/sensitivity/lofo_psis/partial/imp1.csv").set_index("force")
+    limit = float(np.median(sampled["pareto_k"]))
+    lofo["importance_sampling"]["max_pareto_k"] = limit
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    _run_stage(workdir, *stage, "results/sensitivity/lofo.csv")
     table = pd.read_csv(workdir / "results/sensitivity/lofo.csv")
     forces = table[table["force"] != "all"].set_index("force")
     assert sorted(forces.index) == sorted(cases["force"].unique()) == sorted(sampled.index)
-    unreliable = set(sampled.index[sampled["pareto_k"] > 0.7])
-    assert 0 < len(unreliable) < len(sampled)  # both routes taken (these forces: k 0.26-1.03, measured)
+    unreliable = set(sampled.index[sampled["pareto_k"] > limit])
+    assert 0 < len(unreliable) < len(sampled)
     assert set(forces.index[forces["method"] == "refit"]) == unreliable
     refit_files = (workdir / "results/sensitivity/lofo/partial/imp1").glob("*.csv")
     assert {path.name.split(".")[0] for path in refit_files} == unreliable  # no refit of a trusted force

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 
 import arviz as az
 import matplotlib
@@ -26,6 +27,8 @@ from scipy.special import logsumexp  # noqa: E402
 from cara_eval.model.cells import build_cells  # noqa: E402
 from cara_eval.model.effectiveness import build_model, fit_cases  # noqa: E402
 from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws  # noqa: E402
+from cara_eval.model.gate import gate_table  # noqa: E402
+from cara_eval.sensitivity.new_force import log_density_as_new_force  # noqa: E402
 
 SUMMARY_COLUMNS = ["analysis", "variant", "estimand", "mean", "q05", "q95", "prob_reduction", "gate_passed", "note"]
 # Pooled rows every analysis reports: the headline effect, the between-force SD, Pr(any reduction).
@@ -33,6 +36,7 @@ SUMMARY_ESTIMANDS = ["risk_difference_per100", "tau", "pr_any_reduction"]
 OBSERVED_BLOCKS = ["events", "flag_events"]
 POOLING_VARIANTS = {"primary": "partial", "pooling_none": "none", "pooling_complete": "complete"}
 VARIANT_OF_POOLING = {pooling: variant for variant, pooling in POOLING_VARIANTS.items()}
+log = logging.getLogger(__name__)
 
 
 def variant_settings(model_config: dict, sensitivity_config: dict, variant: str) -> tuple[dict, str, str]:
@@ -74,6 +78,19 @@ def cell_loo(model: pm.Model, idata: az.InferenceData) -> az.ELPDData:
     log_lik = az.InferenceData(posterior=idata.posterior,
                                log_likelihood=xr.Dataset({"cells": cell_log_likelihood(model, idata)}))
     return az.loo(log_lik, var_name="cells", pointwise=True)
+
+
+def write_gate_and_loo(model: pm.Model, idata: az.InferenceData, dataset: str, gate_config: dict, output,
+                       label: str) -> None:
+    """A sensitivity fit's gate, judged alone (its own draws carry the whole ESS), and its PSIS-LOO over cells, to
+    `output.gate` and `output.loo`; `label` names the fit in the log."""
+    gate = gate_table(idata, dataset, gate_config)
+    gate.to_csv(output.gate, index=False)
+    log.info("%s on %s: gate %s", label, dataset, "passed" if gate["passed"].all() else "FAILED")
+    loo = cell_loo(model, idata)
+    loo.to_pickle(output.loo)
+    log.info("PSIS-LOO over %d cells: elpd %.1f (se %.1f), p_loo %.1f", loo.n_data_points, loo.elpd_loo, loo.se,
+             loo.p_loo)
 
 
 def loo_table(elpds: dict[str, az.ELPDData], dataset: str) -> pd.DataFrame:
@@ -120,57 +137,12 @@ def heldout_cells(train_cells, heldout_cases: pd.DataFrame, placeholder: str):
     return dataclasses.replace(train_cells, hazard=relabel(held.hazard), binomial=relabel(held.binomial))
 
 
-def new_force_posterior(idata: az.InferenceData, model: pm.Model, slot: int, priors: dict, pooling: str,
-                        centred: dict, copies: int, seed: int) -> az.InferenceData:
-    """Posterior draws in which force `slot` is a force the model has never seen, `copies` times per draw.
-
-    Partial and complete pooling: its intercept from N(intercept_mean, force_intercept_sd) and (partial) its
-    effect from N(mu_log_hr, tau); no pooling: both from their wide priors (nothing is borrowed). Its
-    linear slope is 0 (follows the shared trend).
-    """
-    rng = np.random.default_rng(seed)
-    free = {rv.name for rv in model.free_RVs}
-    posterior = idata.posterior[sorted(free)]
-    parts = []
-    for _ in range(copies):
-        part = posterior.copy(deep=True)
-        shape = (part.sizes["chain"], part.sizes["draw"])
-
-        def put(name, values, part=part):
-            part[name][:, :, slot] = values
-
-        if "force_slope" in part:
-            put("force_slope", 0.0)
-        if pooling == "none":
-            for name in ("no_pooling_force_intercept", "no_pooling_force_log_hr"):
-                put(name, rng.normal(priors[name].get("mu", 0.0), priors[name]["sigma"], shape))
-        else:
-            draws = [("force_intercept", "intercept_mean", "force_intercept_sd", centred["intercepts"])]
-            if pooling == "partial":
-                draws.append(("force_log_hr", "mu_log_hr", "tau", centred["effects"]))
-            for name, mean, sd, is_centred in draws:
-                z = rng.standard_normal(shape)
-                if is_centred:  # a between-force SD not in the posterior is fixed at its prior's scale (terms)
-                    scale = part[sd].to_numpy() if sd in part else priors[sd]["sigma"]
-                    put(name, part[mean].to_numpy() + scale * z)
-                else:
-                    put(f"{name}_z", z)
-        parts.append(part)
-    stacked = xr.concat(parts, dim="chain").assign_coords(chain=np.arange(copies * posterior.sizes["chain"]))
-    return az.InferenceData(posterior=stacked)
-
-
-def new_force_centring(settings: dict) -> dict:
-    """The parameterisation `new_force_posterior` draws a new force's terms in: the model's, non-centred by default."""
-    return {"intercepts": False, "effects": False, **settings["centred"]}
-
-
-def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, seed: int, copies: int,
-               cores: int = 1):
-    """Refit without `force`; log predictive density of its cells under a new force drawn as the pooling says.
+def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, seed: int, cores: int = 1):
+    """Refit without `force`; log predictive density of its cells as a new force's, as the pooling draws one.
 
     Returns (score row, training posterior). `lpd` is the joint log density of all the force's cells,
-    log mean_s p(y_force | theta_s), over posterior draws x `copies` new-force draws.
+    log mean_s p(y_force | theta_s) over the refit's draws, the force's own terms integrated out exactly
+    (cara_eval.sensitivity.new_force).
     """
     train = cases[cases["force"] != force]
     held = cases[cases["force"] == force]
@@ -179,9 +151,7 @@ def lofo_score(cases: pd.DataFrame, force: str, settings: dict, pooling: str, se
     cells, _, idata = fit_cases(train, settings, seed, cores, pooling)
     score_cells = heldout_cells(cells, held, placeholder=cells.forces[0])
     score_model = build_model(score_cells, settings["priors"], settings["centred"], pooling)
-    centred = new_force_centring(settings)
-    draws = new_force_posterior(idata, score_model, 0, settings["priors"], pooling, centred, copies, seed + 1)
-    joint = cell_log_likelihood(score_model, draws).sum("cell").to_numpy().ravel()
+    joint = log_density_as_new_force(score_model, idata.posterior, 0, score_cells, settings["priors"], pooling)
     n_cells = len(score_cells.hazard) + len(score_cells.binomial)
     row = {"force": force, "pooling": pooling, "lpd": float(logsumexp(joint) - np.log(joint.size)),
            "n_cells": n_cells, "n_draws": int(joint.size)}
@@ -198,22 +168,18 @@ def force_cells(cells, force: str):
     return dataclasses.replace(cells, hazard=own(cells.hazard), binomial=own(cells.binomial))
 
 
-def psis_lofo_scores(cells, idata: az.InferenceData, settings: dict, pooling: str, copies: int,
-                     seed: int) -> pd.DataFrame:
+def psis_lofo_scores(cells, idata: az.InferenceData, settings: dict, pooling: str) -> pd.DataFrame:
     """Leave-one-force-out without refits: every force's held-out log predictive density from the one full-data fit,
-    by Pareto-smoothed importance sampling over its draws (integrated importance sampling: the force's own
-    parameters are replaced by `copies` new-force draws, as `lofo_score` scores a held-out force).
+    by Pareto-smoothed importance sampling over its draws (integrated importance sampling: the force's own terms
+    integrated out per draw as a new force's, as `lofo_score` scores a held-out force).
 
-    The ratios are 1 / p(y_force | draw), the force's cells' joint density averaged over its new-force draws. Where
-    `pareto_k` exceeds 0.7 the estimate is not reliable and only the refit (`lofo_score`) answers."""
-    centred = new_force_centring(settings)
+    The ratios are 1 / p(y_force | draw). Where `pareto_k` exceeds 0.7 the estimate is not reliable and only the
+    refit (`lofo_score`) answers."""
     rows = []
     for slot, force in enumerate(cells.forces):
         own = force_cells(cells, force)
         model = build_model(own, settings["priors"], settings["centred"], pooling)
-        draws = new_force_posterior(idata, model, slot, settings["priors"], pooling, centred, copies, seed + slot)
-        joint = cell_log_likelihood(model, draws).sum("cell").to_numpy().reshape(copies, -1)
-        log_density = logsumexp(joint, axis=0) - np.log(copies)
+        log_density = log_density_as_new_force(model, idata.posterior, slot, own, settings["priors"], pooling)
         log_weights, pareto_k = az.psislw(-log_density)
         rows.append({"force": force, "pooling": pooling, "lpd": float(logsumexp(log_weights + log_density)),
                      "pareto_k": float(pareto_k), "n_cells": len(own.hazard) + len(own.binomial),
