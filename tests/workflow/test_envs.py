@@ -116,11 +116,11 @@ def source_files() -> list[Path]:
 
 
 def rule_blocks() -> dict[str, tuple[Path, str]]:
-    """Rule name -> (its .smk file, the text of its declaration), for every rule in rules/*.smk."""
+    """Rule name -> (its .smk file, the text of its declaration), for every rule and checkpoint in rules/*.smk."""
     blocks = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
-        for block in re.split(r"\n(?=(?:local)?rule \w+:)", smk.read_text()):
-            rule = re.match(r"(?:local)?rule (\w+):", block)
+        for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", smk.read_text()):
+            rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
             if rule:
                 blocks[rule.group(1)] = (smk, block)
     return blocks
