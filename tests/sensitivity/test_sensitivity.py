@@ -177,7 +177,7 @@ def test_new_force_integrand_is_the_models_likelihood(common_effect_fits, varian
     complete = pooling == "complete"
     mean = intercept[:, None] if complete else np.column_stack([intercept, effect])
     integral = new_force.integrated_log_likelihood(
-        data, new_force.offsets(model, posterior, slot, pooling, data), mean, np.full(mean.shape, 1e-7),
+        data, *new_force.offsets(model, posterior, slot, pooling, data), mean, np.full(mean.shape, 1e-7),
         effect if complete else np.zeros(len(mean)))
     pinned = posterior.copy(deep=True)
     if "force_slope" in pinned:
@@ -186,18 +186,17 @@ def test_new_force_integrand_is_the_models_likelihood(common_effect_fits, varian
     np.testing.assert_allclose(integral, expected.stack(sample=("chain", "draw")).to_numpy(), atol=1e-6)
 
 
-def _brute_force_log_integral(data, offset_list, mean, sd):
+def _brute_force_log_integral(data, hazard, flags, mean, sd):
     """log of the integral over (a, b) on a fine grid around the integrand's peak, with scipy's Poisson and binomial
     densities: an implementation independent of cara_eval.sensitivity.new_force."""
     from scipy.stats import binom, norm, poisson
 
     def log_integrand(a, b):
         value = norm.logpdf(a, mean[0], sd[0]) + norm.logpdf(b, mean[1], sd[1])
-        parts = iter(offset_list)
         if len(data.events):
-            value = value + poisson.logpmf(data.events, np.exp(next(parts) + a[..., None] + b[..., None] * data.hazard_cara)).sum(-1)
+            value = value + poisson.logpmf(data.events, np.exp(hazard + a[..., None] + b[..., None] * data.hazard_cara)).sum(-1)
         if len(data.k):
-            risk = -np.expm1(-np.exp(next(parts) + a[..., None] + b[..., None] * data.flag_cara))
+            risk = -np.expm1(-np.exp(flags + a[..., None] + b[..., None] * data.flag_cara))
             value = value + binom.logpmf(data.k, data.n, risk).sum(-1)
         return value
 
@@ -217,13 +216,13 @@ def test_new_force_quadrature_matches_a_brute_force_integral(common_effect_fits,
     _, fits = common_effect_fits
     settings, pooling, slot, own, model, posterior = _force_setup(fits, "pooling_none", force)
     data = new_force.ForceCells.of(own)
-    offset_list = new_force.offsets(model, posterior, slot, pooling, data)
+    hazard, flags = new_force.offsets(model, posterior, slot, pooling, data)
     mean, sd, fixed = new_force.new_force_prior(posterior, settings["priors"], pooling)
-    quadrature = new_force.integrated_log_likelihood(data, offset_list, mean, sd, fixed)
-    finer = new_force.integrated_log_likelihood(data, offset_list, mean, sd, fixed, nodes=15)
+    quadrature = new_force.integrated_log_likelihood(data, hazard, flags, mean, sd, fixed)
+    finer = new_force.integrated_log_likelihood(data, hazard, flags, mean, sd, fixed, nodes=15)
     np.testing.assert_allclose(quadrature, finer, atol=1e-6)
     for draw in range(3):
-        brute = _brute_force_log_integral(data, [offsets[draw] for offsets in offset_list], mean[draw], sd[draw])
+        brute = _brute_force_log_integral(data, hazard[draw], flags[draw], mean[draw], sd[draw])
         assert quadrature[draw] == pytest.approx(brute, abs=1e-4)
 
 

@@ -62,17 +62,17 @@ def _inner(tensor, scalar_op: str, name: str):
     return owner.inputs[0]
 
 
-def linear_predictors(model: pm.Model) -> list:
-    """Per-cell tensors, linear in the force's two terms: the log rate of each hazard cell (Poisson `events`,
-    mu = exp(log rate)) and the log cumulative hazard of each flag cell (Binomial `flag_events`,
-    p = sigmoid(log(exp(H) - 1)), so H = softplus of the logit)."""
-    outputs = []
+def linear_predictors(model: pm.Model) -> dict:
+    """Per-cell tensors of the blocks the model has, linear in the force's two terms: `hazard`, the log rate of each
+    hazard cell (Poisson `events`, mu = exp(log rate)), and `flags`, the log cumulative hazard of each flag cell
+    (Binomial `flag_events`, p = sigmoid(log(exp(H) - 1)), so H = softplus of the logit)."""
+    tensors = {}
     if "events" in model.named_vars:
-        outputs.append(_inner(model["events"].owner.inputs[-1], "exp", "events"))
+        tensors["hazard"] = _inner(model["events"].owner.inputs[-1], "exp", "events")
     if "flag_events" in model.named_vars:
         logit = _inner(model["flag_events"].owner.inputs[-1], "sigmoid", "flag_events")
-        outputs.append(pm.math.log(pm.math.log1pexp(logit)))
-    return outputs
+        tensors["flags"] = pm.math.log(pm.math.log1pexp(logit))
+    return tensors
 
 
 def own_term_names(pooling: str) -> tuple[str, str]:
@@ -82,22 +82,28 @@ def own_term_names(pooling: str) -> tuple[str, str]:
     return "force_intercept", "force_log_hr"
 
 
-def offsets(model: pm.Model, posterior: xr.Dataset, slot: int, pooling: str, data: ForceCells) -> list[np.ndarray]:
-    """Each draw's log rates of the cells of force `slot` without the force's own terms (draws x cells, hazard then
-    flag cells as present): the force's slope is set to 0 (a new force follows the shared trend) and its own
-    intercept and CARA effect subtracted."""
+def offsets(model: pm.Model, posterior: xr.Dataset, slot: int, pooling: str,
+            data: ForceCells) -> tuple[np.ndarray, np.ndarray]:
+    """Each draw's log rates of the hazard cells and log cumulative hazards of the flag cells of force `slot`
+    (draws x cells; no columns for a block the force lacks), without the force's own terms: its slope set to 0 (a
+    new force follows the shared trend), its intercept and CARA effect subtracted."""
     posterior = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    draws = posterior.sizes["sample"]
+    tensors = linear_predictors(model)
+    function = model.compile_fn(list(tensors.values()), inputs=model.free_RVs, on_unused_input="ignore")
     inputs = [rv.name for rv in model.free_RVs]
-    function = model.compile_fn(linear_predictors(model), inputs=model.free_RVs, on_unused_input="ignore")
     values = {name: posterior[name].to_numpy().copy() for name in inputs}
     if "force_slope" in values:
         values["force_slope"][:, slot] = 0.0
-    rows = [function({name: values[name][s] for name in inputs}) for s in range(posterior.sizes["sample"])]
+    per_block = dict(zip(tensors, zip(*(function({name: values[name][s] for name in inputs}) for s in range(draws)))))
     intercept_name, effect_name = own_term_names(pooling)
     intercept = posterior[intercept_name].to_numpy()[:, slot, None]
     effect = posterior[effect_name].to_numpy()[:, slot, None]
-    caras = [cara for cara, count in [(data.hazard_cara, len(data.events)), (data.flag_cara, len(data.k))] if count]
-    return [np.stack([row[j] for row in rows]) - intercept - effect * cara for j, cara in enumerate(caras)]
+
+    def without_own_terms(block, cara):
+        return np.stack(per_block[block]) - intercept - effect * cara if block in per_block else np.zeros((draws, 0))
+
+    return without_own_terms("hazard", data.hazard_cara), without_own_terms("flags", data.flag_cara)
 
 
 def new_force_prior(posterior: xr.Dataset, priors: dict, pooling: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,25 +129,22 @@ def new_force_prior(posterior: xr.Dataset, priors: dict, pooling: str) -> tuple[
             np.zeros(draws))
 
 
-def integrated_log_likelihood(data: ForceCells, offset_list: list[np.ndarray], mean: np.ndarray, sd: np.ndarray,
-                              fixed_effect: np.ndarray, nodes: int = NODES_PER_TERM) -> np.ndarray:
+def integrated_log_likelihood(data: ForceCells, hazard: np.ndarray, flags: np.ndarray, mean: np.ndarray,
+                              sd: np.ndarray, fixed_effect: np.ndarray, nodes: int = NODES_PER_TERM) -> np.ndarray:
     """log integral of p(y | a, b, draw) N(a, b | mean, sd) da db per draw, by adaptive Gauss-Hermite quadrature.
 
-    `offset_list`: hazard then flag cells' log rates without the force's terms (`offsets`); `mean`, `sd`: draws x
-    terms (1: the intercept only, the CARA effect fixed at `fixed_effect`; 2: both)."""
+    `hazard`, `flags`: the cells' log rates without the force's terms (`offsets`); `mean`, `sd`: draws x terms (1: the
+    intercept only, the CARA effect fixed at `fixed_effect`; 2: both)."""
     terms = mean.shape[1]
-    parts = iter(offset_list)
-    hazard = next(parts) if len(data.events) else np.zeros((len(mean), 0))
-    flags = next(parts) if len(data.k) else np.zeros((len(mean), 0))
     hazard = hazard + fixed_effect[:, None] * data.hazard_cara
     flags = flags + fixed_effect[:, None] * data.flag_cara
     design_h = np.column_stack([np.ones_like(data.hazard_cara), data.hazard_cara])[:, :terms]
     design_f = np.column_stack([np.ones_like(data.flag_cara), data.flag_cara])[:, :terms]
     log_prior_norm = -np.log(sd).sum(1) - 0.5 * terms * np.log(2 * np.pi)
 
-    def log_density(x, rows):
-        """Log integrand at x (rows x points x terms) for draws `rows`, and its first and second derivatives in the
-        cells' log rates (for Newton's method)."""
+    def log_density(x, rows, derivatives=True):
+        """Log integrand at x (rows x points x terms) for draws `rows`; with `derivatives`, also its first and second
+        derivatives in the cells' log rates (for Newton's method)."""
         with np.errstate(over="ignore", invalid="ignore"):
             eta = hazard[rows, None, :] + x @ design_h.T
             rate = np.exp(eta)
@@ -150,15 +153,15 @@ def integrated_log_likelihood(data: ForceCells, offset_list: list[np.ndarray], m
             risk = -np.expm1(-cum)  # 1 - exp(-H): P(reoffence)
             value = ((data.events * eta - rate).sum(-1) + (xlogy(data.k, risk) - (data.n - data.k) * cum).sum(-1)
                      - 0.5 * (((x - mean[rows, None]) / sd[rows, None]) ** 2).sum(-1))
+            value = np.where(np.isfinite(value), value, -np.inf)
+            if not derivatives:
+                return value
             ratio = cum * np.exp(-cum) / risk  # H exp(-H) / (1 - exp(-H))
             flag_d1 = data.k * ratio - (data.n - data.k) * cum
             flag_d2 = data.k * ratio * (1 - cum / risk) - (data.n - data.k) * cum
-        value = np.where(np.isfinite(value), value, -np.inf)
         return value, (data.events - rate, -rate), (flag_d1, flag_d2)
 
-    mode = _newton(log_density, mean, design_h, design_f, sd)
-    _, hazard_d, flag_d = log_density(mode[:, None], np.arange(len(mean)))
-    curvature = _hessian(hazard_d[1][:, 0], flag_d[1][:, 0], design_h, design_f, sd)
+    mode, curvature = _newton(log_density, mean, design_h, design_f, sd)
     scale = np.linalg.cholesky(np.linalg.inv(-curvature))  # draws x terms x terms
     points, weights = hermegauss(nodes)
     grid = np.stack(np.meshgrid(*[points] * terms, indexing="ij"), -1).reshape(-1, terms)
@@ -170,7 +173,7 @@ def integrated_log_likelihood(data: ForceCells, offset_list: list[np.ndarray], m
     for start in range(0, len(mean), chunk):
         rows = np.arange(start, min(start + chunk, len(mean)))
         x = mode[rows, None] + np.einsum("sij,kj->ski", scale[rows], grid)
-        value, _, _ = log_density(x, rows)
+        value = log_density(x, rows, derivatives=False)
         result[rows] = logsumexp(value + log_w, axis=1)
     log_det = np.log(np.diagonal(scale, axis1=1, axis2=2)).sum(1)
     return result + log_det + log_prior_norm + data.constant
@@ -180,12 +183,12 @@ def _hessian(hazard_d2, flag_d2, design_h, design_f, sd):
     """Second derivatives of the log integrand in the force's terms (draws x terms x terms)."""
     return (np.einsum("sc,ci,cj->sij", hazard_d2, design_h, design_h)
             + np.einsum("sc,ci,cj->sij", flag_d2, design_f, design_f)
-            - np.apply_along_axis(np.diag, 1, 1 / sd**2))
+            - np.eye(sd.shape[1]) / sd[:, None, :] ** 2)
 
 
 def _newton(log_density, mean, design_h, design_f, sd, tolerance: float = 1e-8, max_steps: int = 100):
-    """Mode of the (concave) log integrand per draw, from the prior mean: Newton's method, halving a draw's step
-    where it does not rise."""
+    """Mode of the (concave) log integrand per draw and its second derivatives there, from the prior mean: Newton's
+    method, halving a draw's step where it does not rise."""
     x = mean.copy()
     rows = np.arange(len(x))
     value, hazard_d, flag_d = log_density(x[:, None], rows)
@@ -195,7 +198,7 @@ def _newton(log_density, mean, design_h, design_f, sd, tolerance: float = 1e-8, 
         curvature = _hessian(hazard_d[1][:, 0], flag_d[1][:, 0], design_h, design_f, sd)
         step = np.linalg.solve(-curvature, gradient[..., None])[..., 0]
         if np.abs(step).max() < tolerance:
-            return x
+            return x, curvature
         length = np.ones(len(x))
         for _ in range(60):
             trial = x + length[:, None] * step
@@ -216,4 +219,4 @@ def log_density_as_new_force(model: pm.Model, posterior: xr.Dataset, slot: int, 
     those cells only (indexed like the fit), `cells` its Cells."""
     data = ForceCells.of(cells)
     mean, sd, fixed_effect = new_force_prior(posterior, priors, pooling)
-    return integrated_log_likelihood(data, offsets(model, posterior, slot, pooling, data), mean, sd, fixed_effect)
+    return integrated_log_likelihood(data, *offsets(model, posterior, slot, pooling, data), mean, sd, fixed_effect)
