@@ -6,7 +6,7 @@ per second and whether the fit passes the configured gate. National scale: --cas
 Usage: .venv/bin/python scripts/benchmarks/bench_model.py [--sampler pymc|nutpie|nutpie_jax] [--draws N]
        [--tune N] [--mass-matrix diagonal|low_rank] [--cases N] [--forces N] [--naive-draws 200]
        [--trend linear|nonlinear] [--likelihood cells|grouped] [--skip-naive] [--centred intercepts,effects,trend]
-       [--target-accept 0.97]
+       [--target-accept 0.97] [--seed N]
 """
 
 import argparse
@@ -84,6 +84,7 @@ def main():
     parser.add_argument("--centred", type=lambda text: centred_terms(text, terms),
                         help=f"comma-separated terms to centre, of {', '.join(terms)}; default: config model.centred")
     parser.add_argument("--target-accept", type=float, default=settings["target_accept"])
+    parser.add_argument("--seed", type=int, default=CONFIG["seed"], help="the sampler's seed (the data keep config's)")
     args = parser.parse_args()
     settings = {**settings, "target_accept": args.target_accept}
     if args.centred is not None:
@@ -111,13 +112,13 @@ def main():
         return ess / seconds
 
     fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, args.mass_matrix,
-                    args.likelihood, CONFIG["seed"])
+                    args.likelihood, args.seed)
     cells_rate = report(f"cells ({args.sampler})", args.draws, fit)
     if args.skip_naive:
         return
     rows = row_level_cells(cases, spec)
     naive = timed_fit(rows, settings, args.sampler, args.chains, args.naive_draws, args.tune, args.mass_matrix,
-                      "cells", CONFIG["seed"])
+                      "cells", args.seed)
     naive_rate = report("row-level Bernoulli", args.naive_draws, naive)
     print(f"speed-up in min ESS/s: {cells_rate / naive_rate:.1f}x (target >= 20x)")
 
