@@ -135,8 +135,9 @@ def test_grouped_fit_returns_the_per_cell_model_for_scoring():
 
 
 def test_deterministics_after_sampling_equal_pymcs_draw_by_draw_evaluation():
-    # The sampler stores only the free variables (numba backend, the shipped sampler); every Deterministic is computed
-    # afterwards in one vectorised pass. PyMC's own evaluation, draw by draw, is the reference.
+    # The sampler stores only the free variables; every Deterministic is computed afterwards in one vectorised pass.
+    # Numba backend here (README's advice for national data); the tiny config's tests run the shipped JAX one.
+    # PyMC's own evaluation, draw by draw, is the reference.
     cells = build_cells(simulate_cases(n_per_force=150, flag_forces=("charlie",), seed=6), CellSpec())
     model = build_model(cells, PRIORS, SMALL_DATA_CENTRED, likelihood="grouped")
     posterior = sample(model, "nutpie", 2, 30, 30, 6, cores=2).posterior
