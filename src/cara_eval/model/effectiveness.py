@@ -569,28 +569,37 @@ def sample(
     return idata
 
 
-def deterministics_of_draws(model: pm.Model, posterior: xr.Dataset, chunk: int = 50) -> xr.Dataset:
-    """The model's Deterministics for every draw, computed after sampling in one vectorised JAX function.
+def values_at_draws(model: pm.Model, outputs: list, draws: dict[str, np.ndarray], chunk: int = 50) -> list[np.ndarray]:
+    """Tensors of the model's free variables (`outputs`) at many draws (`draws`: each free variable's values, draws
+    first), in one JAX function vectorised over chunks of draws; one array per output, draws first.
 
-    Why not during sampling: the sampler evaluates them draw by draw in its chain threads; nationally (21,427 ATT
-    cells) that cost 4.6 ms of JAX per draw, over a tenth of the fit, and numba's evaluation about 20 ms. Chunks of 50 draws
-    keep the memory to about 0.6 GB there (250: 1.7 GB), at the same speed."""
+    Chunks of 50 draws keep the memory nationally (21,427 ATT cells) to about 0.6 GB for the Deterministics (250:
+    1.7 GB), at the same speed."""
     import jax  # noqa: PLC0415 (JAX loads only for fits)
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata  # noqa: PLC0415
     from pymc.sampling.jax import get_jaxified_graph  # noqa: PLC0415
 
+    inputs = {variable: variable.type(name=variable.name) for variable in model.free_RVs}  # RV -> its draws
+    graph = clone_replace(outputs, replace=inputs)
+    evaluate = jax.jit(jax.vmap(get_jaxified_graph(inputs=list(inputs.values()), outputs=graph)))
+    values = [draws[variable.name] for variable in model.free_RVs]
+    chunks = [evaluate(*(value[start:start + chunk] for value in values)) for start in range(0, len(values[0]), chunk)]
+    return [np.concatenate([np.asarray(computed[index]) for computed in chunks]) for index in range(len(outputs))]
+
+
+def deterministics_of_draws(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
+    """The model's Deterministics for every draw of a posterior, computed after sampling (`values_at_draws`).
+
+    Why not during sampling: the sampler evaluates them draw by draw in its chain threads; nationally (21,427 ATT
+    cells) that cost 4.6 ms of JAX per draw, over a tenth of the fit, and numba's evaluation about 20 ms."""
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata  # noqa: PLC0415
+
     outputs = list(model.deterministics)
-    draws_of = {variable: variable.type(name=variable.name) for variable in model.free_RVs}  # RV -> its draws
-    graph = clone_replace(outputs, replace=draws_of)
-    evaluate = jax.jit(jax.vmap(get_jaxified_graph(inputs=list(draws_of.values()), outputs=graph)))
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    inputs = [posterior[variable.name].to_numpy().reshape(n_chains * n_draws, *posterior[variable.name].shape[2:])
-              for variable in model.free_RVs]
-    chunks = [evaluate(*(draws[start:start + chunk] for draws in inputs)) for start in range(0, n_chains * n_draws, chunk)]
+    draws = {variable.name: posterior[variable.name].to_numpy().reshape(n_chains * n_draws, *posterior[variable.name].shape[2:])
+             for variable in model.free_RVs}
     coords, dims = coords_and_dims_for_inferencedata(model)
     variables = {}
-    for index, variable in enumerate(outputs):
-        values = np.concatenate([np.asarray(computed[index]) for computed in chunks])
+    for variable, values in zip(outputs, values_at_draws(model, outputs, draws), strict=True):
         names = dims.get(variable.name, [f"{variable.name}_dim_{axis}" for axis in range(variable.ndim)])
         variables[variable.name] = (("chain", "draw", *names), values.reshape(n_chains, n_draws, *values.shape[1:]))
     used = {name for names, _ in variables.values() for name in names}

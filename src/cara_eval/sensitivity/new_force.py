@@ -23,6 +23,8 @@ import xarray as xr
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import gammaln, logsumexp, xlogy
 
+from cara_eval.model.effectiveness import values_at_draws
+
 # Nodes per integrated term. Default-size data (imp1, 1,000 draws), largest difference from 15 nodes over draws:
 # 9 nodes 7e-6 nats (Norfolk, 267 cells, no pooling; Hampshire, 2,020 cells, 7e-10), 5 nodes 6e-4, 3 nodes 0.015;
 # 9 nodes cost 0.5-3.3 s CPU per force.
@@ -90,18 +92,16 @@ def offsets(model: pm.Model, posterior: xr.Dataset, slot: int, pooling: str,
     posterior = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
     draws = posterior.sizes["sample"]
     tensors = linear_predictors(model)
-    function = model.compile_fn(list(tensors.values()), inputs=model.free_RVs, on_unused_input="ignore")
-    inputs = [rv.name for rv in model.free_RVs]
-    values = {name: posterior[name].to_numpy().copy() for name in inputs}
+    values = {rv.name: posterior[rv.name].to_numpy().copy() for rv in model.free_RVs}
     if "force_slope" in values:
         values["force_slope"][:, slot] = 0.0
-    per_block = dict(zip(tensors, zip(*(function({name: values[name][s] for name in inputs}) for s in range(draws)))))
+    per_block = dict(zip(tensors, values_at_draws(model, list(tensors.values()), values), strict=True))
     intercept_name, effect_name = own_term_names(pooling)
     intercept = posterior[intercept_name].to_numpy()[:, slot, None]
     effect = posterior[effect_name].to_numpy()[:, slot, None]
 
     def without_own_terms(block, cara):
-        return np.stack(per_block[block]) - intercept - effect * cara if block in per_block else np.zeros((draws, 0))
+        return per_block[block] - intercept - effect * cara if block in per_block else np.zeros((draws, 0))
 
     return without_own_terms("hazard", data.hazard_cara), without_own_terms("flags", data.flag_cara)
 
