@@ -329,24 +329,46 @@ def pdf_link(html_out: Path, pdf_out: Path) -> str:
 def render_quarto(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime, env: dict) -> None:
     """Quarto does everything; the same .qmd's format options apply (embed-resources, typst, date-format).
 
-    Both formats in one call, each written beside the .qmd and then moved: `--output` would make Quarto's
-    "Other Formats" link point at the HTML itself. The link is given explicitly (the "html" entry, never linked,
-    stops Quarto adding its own "Typst" link).
+    The code runs once. Asked for both formats in one call, Quarto executes every cell once per format: a force
+    report took 9.5 s that way, against 6.0 s for the HTML alone and 1.6 s for the PDF from the executed notebook.
+    So the HTML render keeps its executed notebook (`keep-ipynb`), and the PDF is rendered from that notebook, which
+    Quarto does not execute. The cells' outputs do not depend on the format (the fallback renders both formats
+    from one execution too), and the PDF's pages are the same to the pixel.
+    Each file is written beside the .qmd and then moved: `--output` would make Quarto's "Other Formats" link point
+    at the HTML itself. The link is given explicitly (the "html" entry, never linked, stops Quarto adding its own
+    "Typst" link).
     """
     format_links = f"format-links:[html, {{text: PDF, href: '{pdf_link(html_out, pdf_out)}', icon: file-pdf}}]"
-
-    def render_once():
-        proc = subprocess.run(
-            ["quarto", "render", qmd.name, "--to", "html,typst", "-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links],
-            cwd=qmd.parent, capture_output=True, text=True, env=env,
-        )
-        if proc.returncode != 0:
-            failure = KernelDiedAtStart if KERNEL_DIED_AT_START in proc.stdout + proc.stderr else RenderError
-            raise failure(f"quarto render failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-
-    retry_kernel_start(render_once)
+    metadata = ["-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links]
+    retry_kernel_start(lambda: quarto_render(qmd, "html", [*metadata, "-M", "keep-ipynb:true"], env))
+    notebook = executed_notebook(qmd)
+    quarto_render(notebook, "typst", metadata, env)
     shutil.move(qmd.with_suffix(".html"), html_out)
-    shutil.move(qmd.with_suffix(".pdf"), pdf_out)
+    shutil.move(notebook.with_suffix(".pdf"), pdf_out)
+
+
+def quarto_render(source: Path, to: str, arguments: list[str], env: dict) -> None:
+    """`quarto render source --to <to>` in the source's folder; a failure raises with Quarto's own words."""
+    proc = subprocess.run(["quarto", "render", source.name, "--to", to, *arguments], cwd=source.parent,
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        failure = KernelDiedAtStart if KERNEL_DIED_AT_START in proc.stdout + proc.stderr else RenderError
+        raise failure(f"quarto render {source.name} --to {to} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+
+
+def executed_notebook(qmd: Path) -> Path:
+    """The notebook Quarto kept after executing `qmd`, as <stem>.ipynb (Quarto renders an .ipynb without executing it).
+
+    Quarto 1.5 and later keep it as <stem>.quarto_ipynb, earlier versions as <stem>.ipynb.
+    """
+    notebook = qmd.with_suffix(".ipynb")
+    kept = qmd.with_suffix(".quarto_ipynb")
+    if kept.exists():
+        kept.rename(notebook)
+    if not notebook.exists():
+        raise RenderError(f"Quarto kept no executed notebook of {qmd.name} (keep-ipynb); looked for {kept.name} "
+                          f"and {notebook.name}.")
+    return notebook
 
 
 def renderer_info(use_quarto: bool) -> dict:
