@@ -17,6 +17,8 @@ rule costbenefit_evaluate:
         unit_costs="results/costbenefit/unit_costs.csv",
     log:
         "logs/costbenefit_evaluate/all.log",
+    benchmark:
+        "benchmarks/costbenefit_evaluate/all.tsv"
     conda:
         "../envs/model.yaml"
     params:

@@ -32,6 +32,8 @@ rule crosscheck_its:
         estimates="results/crosscheck/its.csv",
     log:
         "logs/crosscheck_its/all.log",
+    benchmark:
+        "benchmarks/crosscheck_its/all.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -73,6 +75,8 @@ rule crosscheck_combine:
         estimates="results/crosscheck/estimates.csv",
     log:
         "logs/crosscheck_combine/all.log",
+    benchmark:
+        "benchmarks/crosscheck_combine/all.tsv"
     conda:
         "../envs/model.yaml"
     script:

@@ -81,6 +81,8 @@ rule impute_complete_case:
         "results/impute/cc.parquet",
     log:
         "logs/impute_complete_case/all.log",
+    benchmark:
+        "benchmarks/impute_complete_case/all.tsv"
     conda:
         "../envs/impute.yaml"
     params:
@@ -106,6 +108,8 @@ rule impute_plot:
         ),
     log:
         "logs/impute_plot/all.log",
+    benchmark:
+        "benchmarks/impute_plot/all.tsv"
     conda:
         "../envs/impute.yaml"
     params:

@@ -53,6 +53,8 @@ rule spec_build:
         md="results/spec/data_specification.md",
     log:
         "logs/spec_build/all.log",
+    benchmark:
+        "benchmarks/spec_build/all.tsv"
     conda:
         "../envs/ingest.yaml"
     script:

@@ -14,6 +14,8 @@ rule model_priors:
         ),
     log:
         "logs/model_priors/{outcome}.log",
+    benchmark:
+        "benchmarks/model_priors/{outcome}.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -30,6 +32,8 @@ rule model_terms:
         terms="results/model/{outcome}/terms.csv",
     log:
         "logs/model_terms/{outcome}.log",
+    benchmark:
+        "benchmarks/model_terms/{outcome}.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -100,6 +104,8 @@ rule model_pool:
         effect_draws="results/model/{outcome}/pooled/effect_draws.parquet",
     log:
         "logs/model_pool/{outcome}.log",
+    benchmark:
+        "benchmarks/model_pool/{outcome}.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -117,6 +123,8 @@ rule model_truth_check:
         truth_check="results/model/{outcome}/truth_check.csv",
     log:
         "logs/model_truth_check/{outcome}.log",
+    benchmark:
+        "benchmarks/model_truth_check/{outcome}.tsv"
     conda:
         "../envs/model.yaml"
     script:

@@ -35,6 +35,8 @@ rule outcome_pool:
         definition="results/outcomes/{secondary_outcome}/pooled/estimand.json",
     log:
         "logs/outcome_pool/{secondary_outcome}.log",
+    benchmark:
+        "benchmarks/outcome_pool/{secondary_outcome}.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -52,6 +54,8 @@ rule outcome_truth_check:
         truth_check="results/outcomes/{secondary_outcome}/truth_check.csv",
     log:
         "logs/outcome_truth_check/{secondary_outcome}.log",
+    benchmark:
+        "benchmarks/outcome_truth_check/{secondary_outcome}.tsv"
     conda:
         "../envs/model.yaml"
     script:

@@ -8,6 +8,8 @@ rule provenance_record:
         "results/provenance/run.json",
     log:
         "logs/provenance_record/run.log",
+    benchmark:
+        "benchmarks/provenance_record/run.tsv"
     conda:
         "../envs/ingest.yaml"
     params:

@@ -102,6 +102,8 @@ rule sensitivity_compare:
         table="results/sensitivity/{analysis}.csv",
     log:
         "logs/sensitivity_compare/{analysis}.log",
+    benchmark:
+        "benchmarks/sensitivity_compare/{analysis}.tsv"
     wildcard_constraints:
         analysis="pooling|priors|trend",
     conda:
@@ -123,6 +125,8 @@ rule sensitivity_loo:
         table="results/sensitivity/pooling_loo.csv",
     log:
         "logs/sensitivity_loo/all.log",
+    benchmark:
+        "benchmarks/sensitivity_loo/all.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -141,6 +145,8 @@ rule sensitivity_lofo_combine:
         table="results/sensitivity/lofo.csv",
     log:
         "logs/sensitivity_lofo_combine/all.log",
+    benchmark:
+        "benchmarks/sensitivity_lofo_combine/all.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -161,6 +167,8 @@ rule sensitivity_missing_data:
         tipping_point="results/sensitivity/tipping_point.csv",
     log:
         "logs/sensitivity_missing_data/all.log",
+    benchmark:
+        "benchmarks/sensitivity_missing_data/all.tsv"
     conda:
         "../envs/model.yaml"
     params:
@@ -184,6 +192,8 @@ rule sensitivity_summary:
         ),
     log:
         "logs/sensitivity_summary/all.log",
+    benchmark:
+        "benchmarks/sensitivity_summary/all.tsv"
     conda:
         "../envs/model.yaml"
     script:
