@@ -9,7 +9,6 @@ rule sensitivity_fit:
     output:
         idata="results/sensitivity/fits/{variant}/{dataset}/idata.nc",
         gate="results/sensitivity/fits/{variant}/{dataset}/gate.csv",
-        loo="results/sensitivity/fits/{variant}/{dataset}/loo.pkl",
     log:
         "logs/sensitivity_fit/{variant}/{dataset}.log",
     benchmark:
@@ -25,6 +24,27 @@ rule sensitivity_fit:
         seed=config["seed"],
     script:
         "../scripts/sensitivity_fit.py"
+
+
+# PSIS-LOO of a sensitivity fit: a job of its own, as only the pooling comparison (sensitivity_loo) reads it.
+rule sensitivity_fit_loo:
+    input:
+        cases="results/impute/{dataset}.parquet",
+        idata="results/sensitivity/fits/{variant}/{dataset}/idata.nc",
+    output:
+        loo="results/sensitivity/fits/{variant}/{dataset}/loo.pkl",
+    log:
+        "logs/sensitivity_fit_loo/{variant}/{dataset}.log",
+    benchmark:
+        "benchmarks/sensitivity_fit_loo/{variant}/{dataset}.tsv"
+    wildcard_constraints:
+        variant=r"[A-Za-z0-9_.]+",
+    conda:
+        "../envs/model.yaml"
+    params:
+        variant=get_variant_settings,
+    script:
+        "../scripts/sensitivity_fit_loo.py"
 
 
 # The primary variant on an imputed dataset is model_fit's own fit (get_sensitivity_fit_file): only its gate,

@@ -12,12 +12,9 @@ start_fitting_job(snakemake.params.model["compile_dir"], snakemake.threads)
 import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
-from cara_eval.model.effectiveness import build_model  # noqa: E402
-from cara_eval.sensitivity.analyses import write_gate_and_loo  # noqa: E402
+from cara_eval.sensitivity.analyses import scoring_model, write_gate_and_loo  # noqa: E402
 
 settings, dataset = snakemake.params.model, snakemake.wildcards.dataset
-cells = build_cells(pd.read_parquet(snakemake.input.cases), CellSpec.from_config(settings["cells"]))
-model = build_model(cells, settings["priors"], settings["centred"])
+model = scoring_model(pd.read_parquet(snakemake.input.cases), settings)
 write_gate_and_loo(model, az.from_netcdf(snakemake.input.idata), dataset, settings["gate"], snakemake.output,
                    "primary model's own fit")

@@ -278,7 +278,9 @@ def test_publication_config_plans_every_analysis(tmp_path, fit_draws, primary_re
     counts = dict(re.findall(r"^(sensitivity_\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
     # pooling_none, pooling_complete, 3 tau priors, force_trends on imp1-2; cc; mnar1_imp1 (MNAR delta 0 is imp1
     # itself: its fit is the primary model_fit's, not a sensitivity fit); primary on imp1-2 where refitted
-    expected = {"sensitivity_fit": str(14 + primary_refits), "sensitivity_lofo_psis": str(3 * 2),
+    # PSIS-LOO only of the pooling comparison's fits: pooling_none and pooling_complete, and primary where refitted
+    expected = {"sensitivity_fit": str(14 + primary_refits), "sensitivity_fit_loo": str(2 * 2 + primary_refits),
+                "sensitivity_lofo_psis": str(3 * 2),
                 "sensitivity_compare": "3", "sensitivity_loo": "1", "sensitivity_lofo_combine": "1",
                 "sensitivity_missing_data": "1", "sensitivity_summary": "1"}
     if not primary_refits:

@@ -24,7 +24,7 @@ import pymc as pm  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 
-from cara_eval.model.cells import build_cells  # noqa: E402
+from cara_eval.model.cells import CellSpec, build_cells  # noqa: E402
 from cara_eval.model.effectiveness import build_model, fit_cases  # noqa: E402
 from cara_eval.model.estimands import ESTIMAND_VARIABLES, estimand_table, stacked_draws  # noqa: E402
 from cara_eval.model.gate import gate_table  # noqa: E402
@@ -80,17 +80,34 @@ def cell_loo(model: pm.Model, idata: az.InferenceData) -> az.ELPDData:
     return az.loo(log_lik, var_name="cells", pointwise=True)
 
 
-def write_gate_and_loo(model: pm.Model, idata: az.InferenceData, dataset: str, gate_config: dict, output,
-                       label: str) -> None:
-    """A sensitivity fit's gate, judged alone (its own draws carry the whole ESS), and its PSIS-LOO over cells, to
-    `output.gate` and `output.loo`; `label` names the fit in the log."""
+def scoring_model(cases: pd.DataFrame, settings: dict, pooling: str = "partial") -> pm.Model:
+    """The per-cell model of `cases` under a config section's settings (as `fit_cases` returns it), to score the draws
+    of a fit made with those settings."""
+    cells = build_cells(cases, CellSpec.from_config(settings["cells"]))
+    return build_model(cells, settings["priors"], settings["centred"], pooling)
+
+
+def write_gate(idata: az.InferenceData, dataset: str, gate_config: dict, path, label: str) -> None:
+    """A sensitivity fit's gate, judged alone (its own draws carry the whole ESS), to `path`; `label` names the fit in
+    the log."""
     gate = gate_table(idata, dataset, gate_config)
-    gate.to_csv(output.gate, index=False)
+    gate.to_csv(path, index=False)
     log.info("%s on %s: gate %s", label, dataset, "passed" if gate["passed"].all() else "FAILED")
+
+
+def write_loo(model: pm.Model, idata: az.InferenceData, path) -> None:
+    """A fit's PSIS-LOO over cells (`model`: the per-cell model it was fitted with), pickled to `path`."""
     loo = cell_loo(model, idata)
-    loo.to_pickle(output.loo)
+    loo.to_pickle(path)
     log.info("PSIS-LOO over %d cells: elpd %.1f (se %.1f), p_loo %.1f", loo.n_data_points, loo.elpd_loo, loo.se,
              loo.p_loo)
+
+
+def write_gate_and_loo(model: pm.Model, idata: az.InferenceData, dataset: str, gate_config: dict, output,
+                       label: str) -> None:
+    """`write_gate` and `write_loo` to `output.gate` and `output.loo`."""
+    write_gate(idata, dataset, gate_config, output.gate, label)
+    write_loo(model, idata, output.loo)
 
 
 def loo_table(elpds: dict[str, az.ELPDData], dataset: str) -> pd.DataFrame:
