@@ -340,7 +340,13 @@ def render_quarto(qmd: Path, html_out: Path, pdf_out: Path, run_date: datetime, 
     """
     format_links = f"format-links:[html, {{text: PDF, href: '{pdf_link(html_out, pdf_out)}', icon: file-pdf}}]"
     metadata = ["-M", f"date:{run_date:%Y-%m-%d}", "-M", format_links]
-    retry_kernel_start(lambda: quarto_render(qmd, "html", [*metadata, "-M", "keep-ipynb:true"], env))
+
+    def render_html():
+        for stale in (qmd.with_suffix(".ipynb"), *qmd.parent.glob(f"{qmd.stem}.quarto_ipynb*")):  # a failed attempt's
+            stale.unlink(missing_ok=True)
+        quarto_render(qmd, "html", [*metadata, "-M", "keep-ipynb:true"], env)
+
+    retry_kernel_start(render_html)
     notebook = executed_notebook(qmd)
     quarto_render(notebook, "typst", metadata, env)
     shutil.move(qmd.with_suffix(".html"), html_out)
