@@ -49,6 +49,9 @@ rule report_force:
         "logs/report_force/{force}.log",
     benchmark:
         "benchmarks/report_force/{force}.tsv"
+    # After every other ready job: the national report, otherwise the last job and alone on one core, then renders
+    # while the force reports fill the other core (README, Quick start).
+    priority: -1
     conda:
         "../envs/report.yaml"
     params:
