@@ -6,8 +6,10 @@ import pymc as pm
 import pytest
 import yaml
 from model_simulation import simulate_cases
+from scipy import stats
 
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells
+from cara_eval.model.checks import PRIOR_PREDICTIVE_QUANTITIES, prior_predictive
 from cara_eval.model.effectiveness import build_model, derive_seed, fit_cases, sample
 from cara_eval.model.estimands import ESTIMANDS, estimand_table, forest_table, stacked_draws
 from cara_eval.model.gate import gate_summary, gate_table, pooled_gate
@@ -265,3 +267,20 @@ def test_pooled_gate_sums_ess_over_imputations_and_keeps_each_fits_r_hat():
     assert not short["passed"].any() and (short["ess_bulk"] == 330).all()
     unmixed = pooled_gate([fit_gate("imp1", 1000, r_hat=1.05), fit_gate("imp2", 1000)], thresholds)
     assert not unmixed["passed"].any() and (unmixed["r_hat"] == 1.05).all()  # ESS cannot buy back a bad fit
+
+
+def test_prior_predictive_draws_the_priors_and_computes_each_quantity_from_the_draws():
+    cells = build_cells(simulate_cases(n_per_force=100, flag_forces=("charlie",), seed=7), CellSpec())
+    model = build_model(cells, PRIORS, SMALL_DATA_CENTRED, likelihood="grouped")
+    table, prior = prior_predictive(model, 400, seed=3)
+    assert list(table["quantity"]) == PRIOR_PREDICTIVE_QUANTITIES
+    assert prior.prior.sizes["draw"] == 400
+    # tau is drawn from its HalfNormal prior; the quantities are functions of the same draws
+    tau = prior.prior["tau"].to_numpy().ravel()
+    assert stats.kstest(tau, stats.halfnorm(scale=PRIORS["tau"]["sigma"]).cdf).pvalue > 0.01
+    risks = {name: prior.prior[name].to_numpy().ravel() for name in ("risk_without_cara", "risk_cara")}
+    assert all(((risk > 0) & (risk < 1)).all() for risk in risks.values())
+    np.testing.assert_allclose(prior.prior["risk_difference_per100"].to_numpy().ravel(),
+                               100 * (risks["risk_cara"] - risks["risk_without_cara"]), rtol=1e-9)
+    again, _ = prior_predictive(model, 400, seed=3)
+    pd.testing.assert_frame_equal(table, again)  # same seed, same draws
