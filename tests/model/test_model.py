@@ -9,7 +9,7 @@ from model_simulation import simulate_cases
 from scipy import stats
 
 from cara_eval.model.cells import CellSpec, build_cells, row_level_cells
-from cara_eval.model.checks import PRIOR_PREDICTIVE_QUANTITIES, prior_predictive
+from cara_eval.model.checks import PRIOR_PREDICTIVE_QUANTITIES, posterior_predictive_draws, prior_predictive
 from cara_eval.model.effectiveness import build_model, derive_seed, fit_cases, sample
 from cara_eval.model.estimands import ESTIMANDS, estimand_table, forest_table, stacked_draws
 from cara_eval.model.gate import gate_summary, gate_table, pooled_gate
@@ -284,3 +284,23 @@ def test_prior_predictive_draws_the_priors_and_computes_each_quantity_from_the_d
                                100 * (risks["risk_cara"] - risks["risk_without_cara"]), rtol=1e-9)
     again, _ = prior_predictive(model, 400, seed=3)
     pd.testing.assert_frame_equal(table, again)  # same seed, same draws
+
+
+def test_posterior_predictive_draws_follow_pymcs_posterior_predictive():
+    # Same distributions as pm.sample_posterior_predictive, drawn at every draw of a posterior (here: prior draws)
+    cells = build_cells(simulate_cases(n_per_force=100, flag_forces=("charlie",), seed=8), CellSpec())
+    model = build_model(cells, PRIORS, SMALL_DATA_CENTRED)
+    with model:  # one prior draw, repeated: the model's own dims and coordinates, so PyMC resamples nothing
+        one = pm.sample_prior_predictive(draws=1, var_names=[v.name for v in model.free_RVs], random_seed=2).prior
+    posterior = one.isel(draw=[0] * 1000).assign_coords(draw=np.arange(1000))
+    ours = posterior_predictive_draws(model, posterior, ["events", "flag_events"], seed=5)
+    with model:
+        reference = pm.sample_posterior_predictive(posterior, var_names=["events", "flag_events"], random_seed=5,
+                                                   progressbar=False).posterior_predictive
+    for name in ("events", "flag_events"):
+        theirs = reference[name].isel(chain=0).to_numpy()
+        assert ours[name].shape == theirs.shape
+        se = np.sqrt((ours[name].var(axis=0) + theirs.var(axis=0)) / 1000) + 1e-9  # one fixed draw: same distribution
+        assert (np.abs(ours[name].mean(axis=0) - theirs.mean(axis=0)) < 5 * se + 1e-6).mean() > 0.99, name
+    again = posterior_predictive_draws(model, posterior, ["events", "flag_events"], seed=5)
+    assert all(np.array_equal(ours[name], again[name]) for name in ours)
