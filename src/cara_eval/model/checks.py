@@ -42,9 +42,9 @@ def prior_predictive(model: pm.Model, draws: int, seed: int) -> tuple[pd.DataFra
     against 12.6 s for pm.sample_prior_predictive, which compiles the whole graph to C first."""
     free = pm.draw(model.free_RVs, draws=draws, random_seed=seed)
     outputs = [model[quantity] for quantity in PRIOR_PREDICTIVE_QUANTITIES]
-    values = values_at_draws(model, outputs, {variable.name: value for variable, value in zip(model.free_RVs, free)})
+    computed = values_at_draws(model, outputs, {variable.name: value for variable, value in zip(model.free_RVs, free)})
     prior = az.from_dict(prior={quantity: value[np.newaxis] for quantity, value in zip(PRIOR_PREDICTIVE_QUANTITIES,
-                                                                                        values)})
+                                                                                        computed)})
     rows = []
     for quantity in PRIOR_PREDICTIVE_QUANTITIES:
         values = prior.prior[quantity].to_numpy().ravel()
