@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pymc as pm  # noqa: E402
 
 from cara_eval.model.cells import Cells  # noqa: E402
-from cara_eval.model.effectiveness import values_at_draws  # noqa: E402
+from cara_eval.model.effectiveness import free_variable_draws, values_at_draws  # noqa: E402
 
 PRIOR_PREDICTIVE_QUANTITIES = [
     "risk_without_cara",
@@ -101,9 +101,8 @@ def posterior_predictive_draws(model: pm.Model, posterior, names: list[str], see
     (400 draws) 1.5 s from an empty compile cache against 9.3 s."""
     variables = [model[name] for name in names]
     parameters = [variable.owner.op.dist_params(variable.owner) for variable in variables]
-    draws = {variable.name: posterior[variable.name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-             for variable in model.free_RVs}
-    values = iter(values_at_draws(model, [parameter for group in parameters for parameter in group], draws))
+    values = iter(values_at_draws(model, [parameter for group in parameters for parameter in group],
+                                  free_variable_draws(model, posterior)))
     rng = np.random.default_rng(seed)
     return {name: variable.owner.op.rng_fn(rng, *[next(values) for _ in group], None)
             for name, variable, group in zip(names, variables, parameters, strict=True)}

@@ -514,8 +514,9 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
 
 
 # Sampler choices (config `sampler`): PyMC's own NUTS, or nutpie's NUTS on a logp compiled by numba or by JAX.
-# Measured on the default data (7,069 cells, 4 x 1000 draws): numba compiles in ~20 s of CPU in every job and
-# nothing caches it across processes; JAX compiles in ~3 s for the same sampling cost (README, Benchmarks).
+# Default data, one core, 4 x 1000 draws: numba samples in 16 s against JAX's 37 s (JAX's chains wait on Python
+# between steps) and compiles in 32 s from an empty compile cache, 11.5 s on new data with the cache of an earlier
+# fit (cara_eval.common.compile_cache), against JAX's 3 s (README, Benchmarks).
 NUTS_SAMPLERS = {
     "pymc": ("pymc", {}),
     "nutpie": ("nutpie", {}),
@@ -586,6 +587,16 @@ def values_at_draws(model: pm.Model, outputs: list, draws: dict[str, np.ndarray]
     return [np.concatenate([np.asarray(computed[index]) for computed in chunks]) for index in range(len(outputs))]
 
 
+def free_variable_draws(model: pm.Model, posterior: xr.Dataset) -> dict[str, np.ndarray]:
+    """Each free variable's draws in a posterior (dims chain and draw, in any order), chains and draws as one leading
+    axis, chain by chain: what `values_at_draws` takes."""
+    draws = {}
+    for variable in model.free_RVs:
+        values = posterior[variable.name].transpose("chain", "draw", ...).to_numpy()
+        draws[variable.name] = values.reshape(-1, *values.shape[2:])
+    return draws
+
+
 def deterministics_of_draws(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     """The model's Deterministics for every draw of a posterior, computed after sampling (`values_at_draws`).
 
@@ -595,11 +606,10 @@ def deterministics_of_draws(model: pm.Model, posterior: xr.Dataset) -> xr.Datase
 
     outputs = list(model.deterministics)
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    draws = {variable.name: posterior[variable.name].to_numpy().reshape(n_chains * n_draws, *posterior[variable.name].shape[2:])
-             for variable in model.free_RVs}
     coords, dims = coords_and_dims_for_inferencedata(model)
     variables = {}
-    for variable, values in zip(outputs, values_at_draws(model, outputs, draws), strict=True):
+    for variable, values in zip(outputs, values_at_draws(model, outputs, free_variable_draws(model, posterior)),
+                                strict=True):
         names = dims.get(variable.name, [f"{variable.name}_dim_{axis}" for axis in range(variable.ndim)])
         variables[variable.name] = (("chain", "draw", *names), values.reshape(n_chains, n_draws, *values.shape[1:]))
     used = {name for names, _ in variables.values() for name in names}

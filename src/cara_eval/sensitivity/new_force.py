@@ -23,7 +23,7 @@ import xarray as xr
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import gammaln, logsumexp, xlogy
 
-from cara_eval.model.effectiveness import values_at_draws
+from cara_eval.model.effectiveness import free_variable_draws, values_at_draws
 
 # Nodes per integrated term. Default-size data (imp1, 1,000 draws), largest difference from 15 nodes over draws:
 # 9 nodes 7e-6 nats (Norfolk, 267 cells, no pooling; Hampshire, 2,020 cells, 7e-10), 5 nodes 6e-4, 3 nodes 0.015;
@@ -89,14 +89,15 @@ def offsets(model: pm.Model, posterior: xr.Dataset, slot: int, pooling: str,
     """Each draw's log rates of the hazard cells and log cumulative hazards of the flag cells of force `slot`
     (draws x cells; no columns for a block the force lacks), without the force's own terms: its slope set to 0 (a
     new force follows the shared trend), its intercept and CARA effect subtracted."""
-    posterior = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
-    draws = posterior.sizes["sample"]
     tensors = linear_predictors(model)
-    values = {rv.name: posterior[rv.name].to_numpy().copy() for rv in model.free_RVs}
+    values = free_variable_draws(model, posterior)
     if "force_slope" in values:
+        values["force_slope"] = values["force_slope"].copy()
         values["force_slope"][:, slot] = 0.0
     per_block = dict(zip(tensors, values_at_draws(model, list(tensors.values()), values), strict=True))
     intercept_name, effect_name = own_term_names(pooling)
+    posterior = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)  # chain by chain, as the values
+    draws = posterior.sizes["sample"]
     intercept = posterior[intercept_name].to_numpy()[:, slot, None]
     effect = posterior[effect_name].to_numpy()[:, slot, None]
 
