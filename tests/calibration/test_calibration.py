@@ -523,6 +523,7 @@ def test_a_new_checkout_takes_replicates_from_the_store_and_fits_only_what_chang
     sources = next(iter(records.values()))["sources"]
     assert {"model/effectiveness.py", "calibration/replicates.py", "synth/population.py"} <= set(sources)
     assert "calibration/store.py" not in sources  # it decides reuse, not numbers
+    assert "common/compile_cache.py" not in sources and "common/cores.py" not in sources  # where and how it runs
 
     # Another machine: a fresh directory whose config names the store, one replicate more than it holds.
     again = deep_merge(config, {"calibration": {"store": str(store), "replicates": 3, "run_scenarios": ["default"]}})

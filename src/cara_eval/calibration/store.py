@@ -7,8 +7,9 @@ makes its numbers, so the replicate rules take it from the store when all of tha
 otherwise (a cache, like the compile cache, never a different answer):
 - the settings the rule passes (the scenario's and fit settings, what the fits read of config `model`, the seed);
 - the installed packages (name and version of every distribution, and Python's version);
-- the source of every cara_eval module the replicate's process had loaded when it finished (this module aside: it
-  decides reuse, never numbers). A change to any of them, even a comment, means a refit: strict, but never stale.
+- the source of every cara_eval module the replicate's process had loaded when it finished, except those that decide
+  where and how it runs, never a number (`RUN_ONLY_MODULES`). A change to any of them, even a comment, means a refit:
+  strict, but never stale.
 
 Layout of the store: `<name>.csv.gz` per scenario (and `sbc.csv.gz`), the replicate rows as the rules write them
 plus a `provenance` column, and `provenance.json`, each provenance by its id. `save_replicates` adds a run's
@@ -98,11 +99,17 @@ def _source_digest(relative: str) -> str | None:
     return _digest(path.read_bytes()) if path.is_file() else None
 
 
+# Modules a replicate's process loads that decide reuse, where it compiles, which cores it runs on or what commit
+# it records: none of them changes a number, so an edit to them (a fix for SLURM job groups, say) keeps the store.
+RUN_ONLY_MODULES = (__name__, "cara_eval.common.compile_cache", "cara_eval.common.cores", "cara_eval.provenance.record")
+
+
 def loaded_sources() -> dict[str, str]:
-    """Digest of each cara_eval module's source loaded in this process, by path inside the package."""
+    """Digest of each cara_eval module's source loaded in this process, by path inside the package, less
+    RUN_ONLY_MODULES."""
     sources = {}
     for name, module in sorted(sys.modules.items()):
-        if not (name == "cara_eval" or name.startswith("cara_eval.")) or name == __name__:
+        if not (name == "cara_eval" or name.startswith("cara_eval.")) or name in RUN_ONLY_MODULES:
             continue
         path = getattr(module, "__file__", None)
         if path:

@@ -25,8 +25,10 @@ def compile_dir_for_job(configured: str) -> Path:
     local = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / f"pytensor-{job_id}"
     local.mkdir(parents=True, exist_ok=True)
     (shared / "numba").mkdir(parents=True, exist_ok=True)
-    if not (local / "numba").exists():
+    try:
         (local / "numba").symlink_to(shared / "numba", target_is_directory=True)
+    except FileExistsError:  # an earlier fit of this job (or one started beside it in a job group) made it
+        pass
     return local
 
 
