@@ -15,7 +15,7 @@ validate(config, schema="../config/schema/config.schema.yaml")
 # scripts/cara_eval (a link to src/cara_eval), because Snakemake puts a script's folder on sys.path.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from cara_eval.model.effectiveness import mass_matrix_problem
+from cara_eval.model.effectiveness import sampler_problem
 
 
 wildcard_constraints:
@@ -62,8 +62,8 @@ def check_restricted_dir():
 
 
 def check_sampler_settings():
-    """A sampler and mass matrix that cannot go together (cara_eval.model.effectiveness.mass_matrix_problem): say so
-    before any job runs, for the model and for each section whose `fit` is laid over it, not inside a fit job.
+    """Sampler settings that cannot go together (cara_eval.model.effectiveness.sampler_problem): say so before any
+    job runs, for the model and for each section whose `fit` is laid over it, not inside a fit job.
     """
     sections = ("secondary_outcomes", "calibration", "sensitivity")
     overlays = {
@@ -72,10 +72,10 @@ def check_sampler_settings():
     }
     for name, overlay in overlays.items():
         settings = {**config["model"], **overlay}
-        if problem := mass_matrix_problem(settings["sampler"], settings["mass_matrix"]):
-            raise WorkflowError(
-                f"config {name}: sampler {settings['sampler']} with mass_matrix {settings['mass_matrix']}: {problem}"
-            )
+        if problem := sampler_problem(
+            settings["sampler"], settings["mass_matrix"], settings["target_accept"]
+        ):
+            raise WorkflowError(f"config {name}: {problem}")
 
 
 check_forces()

@@ -181,6 +181,23 @@ def test_low_rank_mass_matrix_is_nutpies_and_reaches_the_same_posterior():
 
 
 @pytest.mark.slow
+def test_a_fit_with_divergences_is_sampled_again_at_the_next_target_accept(caplog):
+    """config `target_accept` as a list: a higher value only for fits that diverge at the lower one."""
+    cases = simulate_cases(n_per_force=300, log_hr=-0.7, seed=5)
+    model = build_model(build_cells(cases, CellSpec()), PRIORS, SMALL_DATA_CENTRED)
+    careless = sample(model, "nutpie_jax", 2, 150, 150, 5, cores=2, target_accept=0.3)
+    divergences = int(careless.sample_stats["diverging"].sum())
+    assert divergences > 0 and careless.sample_stats.attrs["target_accept"] == 0.3  # what the ladder must mend
+    laddered = sample(model, "nutpie_jax", 2, 150, 150, 5, cores=2, target_accept=[0.3, 0.99])
+    assert laddered.sample_stats.attrs["target_accept"] == 0.99
+    assert int(laddered.sample_stats["diverging"].sum()) < divergences
+    assert f"{divergences} divergences at target_accept 0.3: sampled again at 0.99" in caplog.text
+    assert "risk_difference_per100" in laddered.posterior  # the Deterministics of the fit that was kept
+    with pytest.raises(ValueError, match=r"target_accept \[0.99, 0.3\] must increase"):
+        sample(model, "nutpie_jax", 2, 10, 10, 5, target_accept=[0.99, 0.3])
+
+
+@pytest.mark.slow
 def test_known_large_effect_is_recovered(known_effect_fit):
     _, _, idata = known_effect_fit
     draws = stacked_draws([idata], ["mu_log_hr", "risk_difference_per100", "risk_ratio", "risk_ratio_force",

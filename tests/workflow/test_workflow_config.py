@@ -2,6 +2,7 @@
 
 import shutil
 
+import pytest
 import yaml
 from conftest import REPO, deep_merge, make_workdir, run_snakemake, tiny_config
 
@@ -41,11 +42,20 @@ def test_a_force_without_a_mapping_stops_the_run_naming_it(tmp_path):
     assert "Traceback" not in output
 
 
-def test_pymc_with_a_low_rank_mass_matrix_stops_the_run_naming_the_section(tmp_path):
-    config = deep_merge(tiny_config(), {"calibration": {"fit": {"sampler": "pymc", "mass_matrix": "low_rank"}}})
+@pytest.mark.parametrize(
+    ("section", "fit", "message"),
+    [
+        ("calibration", {"sampler": "pymc", "mass_matrix": "low_rank"},
+         "config calibration.fit: mass_matrix low_rank needs a nutpie sampler, not 'pymc'"),
+        ("sensitivity", {"target_accept": [0.97, 0.9]},
+         "config sensitivity.fit: target_accept [0.97, 0.9] must increase"),
+    ],
+)
+def test_sampler_settings_that_cannot_work_stop_the_run_naming_the_section(tmp_path, section, fit, message):
+    config = deep_merge(tiny_config(), {section: {"fit": fit}})
     proc = run_snakemake(_workdir_with_config(tmp_path, config), "-n", check=False)
     output = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "config calibration.fit: sampler pymc with mass_matrix low_rank" in output
+    assert proc.returncode != 0 and message in output
     assert "Traceback" not in output
 
 
