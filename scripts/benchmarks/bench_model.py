@@ -112,7 +112,7 @@ def main():
     def report(label, draws, result):
         seconds, cpu, steps, ess, divergences, r_hat, passed, target_accept = result
         print(f"{label:<24}{f'{args.chains} x {draws}':>15}{seconds:>8.1f}{cpu:>8.1f}{steps:>9,}{ess:>9.0f}"
-              f"{ess / seconds:>8.2f}{divergences:>5}{r_hat:>10.3f}{'passed' if passed else 'FAILED':>7}{target_accept:>6}")
+              f"{ess / seconds:>8.2f}{divergences:>5}{r_hat:>10.4f}{'passed' if passed else 'FAILED':>7}{target_accept:>6}")
         return ess / seconds
 
     fit = timed_fit(cells, settings, args.sampler, args.chains, args.draws, args.tune, args.mass_matrix,

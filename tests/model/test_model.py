@@ -1,5 +1,6 @@
 """The primary effectiveness model: cells, censoring, recovery of a known effect, gate, estimand tables."""
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -240,6 +241,17 @@ def test_gate_passes_a_healthy_fit_and_flags_a_broken_one(known_effect_fit):
     assert not gate["passed"].any()  # one chain: no R-hat; 20 draws: no ESS
     summary = gate_summary([gate_table(idata, "imp1", SHORT_GATE), gate]).set_index("dataset")
     assert summary.loc["imp1", "passed"] and not summary.loc["broken", "passed"]
+
+
+def test_gate_judges_r_hat_unrounded():
+    # ArviZ's summary rounds R-hat to two decimals: 1.0137 would read 1.01 and pass a 1.01 limit.
+    draws = np.random.default_rng(0).normal(size=(4, 1000))
+    draws[0] += 0.4  # one chain shifted by 0.4 SD
+    idata = az.from_dict(posterior={"tau": draws}, sample_stats={"diverging": np.zeros((4, 1000), dtype=bool)})
+    r_hat = float(az.rhat(idata)["tau"])
+    assert 1.0105 < r_hat < 1.015
+    gate = gate_table(idata, "shifted", {**SHORT_GATE, "max_r_hat": 1.01})
+    assert gate["r_hat"].iloc[0] == r_hat and not gate["passed"].any()
 
 
 @pytest.mark.slow

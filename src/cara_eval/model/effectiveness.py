@@ -462,7 +462,7 @@ def build_model(cells: Cells, priors: dict, centred: dict | None = None, pooling
             """ATT average of a per-cell quantity over all CARA cases (groups None) or per group (groups: each
             cell's group and the number of groups; a group without CARA cases averages to 0), as a product with a
             constant cells x groups matrix of each cell's share of its group's CARA cases: over a chunk of draws
-            one matrix product. Nationally (21,427 ATT cells, 4,000 draws) the Deterministics took 6.0 s so against
+            one matrix product. Nationally (21,427 ATT cells, 4,000 draws) the Deterministics took 6.0 s against
             7.2 s summed by group index."""
             if groups is None:
                 return pt.dot(values, weight / weight.sum())

@@ -25,7 +25,8 @@ def gate_table(idata: az.InferenceData, dataset: str, thresholds: dict, variable
     A single chain has no R-hat (NaN), which fails the gate rather than passing it silently.
     """
     names = gated_variables(idata) if variables is None else [v for v in variables if v in idata.posterior]
-    summary = az.summary(idata, var_names=names, kind="diagnostics")
+    # Unrounded: ArviZ's summary rounds R-hat to two decimals, which would pass up to 1.0149 under a 1.01 limit.
+    summary = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
     divergences = int(idata.sample_stats["diverging"].sum())
     table = pd.DataFrame(
         {

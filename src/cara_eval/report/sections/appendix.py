@@ -17,7 +17,7 @@ def diagnostics_table(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Fit": per_fit.index,
-            "Max R-hat": per_fit["r_hat"].map(number(".3f")).to_numpy(),
+            "Max R-hat": per_fit["r_hat"].map(number(".4f")).to_numpy(),
             "Min bulk ESS": per_fit["ess_bulk"].map(number(".0f")).to_numpy(),
             "Min tail ESS": per_fit["ess_tail"].map(number(".0f")).to_numpy(),
             "Divergences": per_fit["divergences"].map(number(".0f")).to_numpy(),
