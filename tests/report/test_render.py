@@ -116,8 +116,8 @@ def test_the_pdf_shows_the_suppression_marker(rendered):
 def test_failed_gate_is_highlighted_and_renderer_and_run_date_are_stated(rendered):
     _, _, out = rendered
     text = _text((out / "cara_report.html").read_text())
-    assert re.search(r"imp2 1\.080 120 800 3 FAILED", text)
-    assert re.search(r"imp1 1\.002 900 800 0 passed", text)
+    assert re.search(r"imp2 1\.0800 120 800 3 FAILED", text)
+    assert re.search(r"imp1 1\.0020 900 800 0 passed", text)
     assert "Fits that failed the convergence gate: imp2" in text
     assert "Renderer: fallback (nbclient + pandoc + typst, no Quarto CLI) (pandoc 3.9" in text
     assert "report rendered 2026-11-26T23:40:00+00:00" in text

@@ -304,7 +304,7 @@ def test_pooling_comparison_scores_the_primary_models_own_fit_instead_of_refitti
     _run_stage(workdir, "--configfile", "config/config.yaml", "--rerun-triggers", "mtime", "--allowed-rules",
                "sensitivity_score_model_fit", "sensitivity_loo", "--", "results/sensitivity/pooling_loo.csv")
     assert not (workdir / "results/sensitivity/fits/primary").exists()
-    gate = pd.read_csv(workdir / "results/sensitivity/model_fit_scores/imp1/gate.csv")
+    gate = pd.read_csv(workdir / "results/sensitivity/model_fit_scores/imp1/gate.csv", float_precision="round_trip")
     assert gate.equals(gate_table(fits["primary"][1], "imp1", MODEL["gate"]))  # judged alone, not as 1/m
     table = pd.read_csv(workdir / "results/sensitivity/pooling_loo.csv").set_index("variant")
     assert set(table.index) == {"primary", "pooling_none", "pooling_complete"}
